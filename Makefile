@@ -1,0 +1,37 @@
+# turbomqtt developer tasks. `make help` lists them; CI runs `make test` (see .ci/run).
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## install what the tests need: mosquitto (apt-get, where missing) and the Python tools
+	@command -v mosquitto >/dev/null 2>&1 || command -v /usr/sbin/mosquitto >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients; }
+	$(PIP) install -q --disable-pip-version-check 'maturin>=1.7,<2' 'pytest>=7' 'pytest-timeout>=2' 'paho-mqtt>=2' 'ruff>=0.5' 'mypy>=1.10' 'cryptography>=41'
+
+.PHONY: dev
+dev: ## build and install the package from this tree
+	$(PIP) install -q --disable-pip-version-check .
+
+.PHONY: lint
+lint: ## rustfmt, clippy -D warnings, ruff, mypy and stubtest (needs `make dev`)
+	cargo fmt --check
+	cargo clippy --all-targets --locked -- -D warnings
+	$(PYTHON) -m ruff check python tests benches
+	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest turbomqtt._core
+
+.PHONY: test
+test: deps dev ## everything CI checks: cargo test, the lints, pytest against a real mosquitto
+	cargo test --locked
+	$(MAKE) lint
+	$(PYTHON) -m pytest -q
+
+.PHONY: bench
+bench: dev ## run the benchmarks side by side with the plain-Python / paho references
+	$(PYTHON) benches/bench_token.py
