@@ -8,6 +8,7 @@ pub mod auth;
 pub mod errors;
 mod py;
 pub mod topic;
+pub mod transport;
 
 use pyo3::prelude::*;
 
