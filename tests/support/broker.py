@@ -172,7 +172,7 @@ class MosquittoBroker:
         certs: TLSFiles,
         *,
         username: str = "turbomqtt",
-        password: str = "correct horse battery staple",  # noqa: S107 - test account
+        password: str = "correct horse battery staple",
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -246,7 +246,7 @@ class MosquittoBroker:
         self.password_file.unlink(missing_ok=True)
         if tool is not None:
             cmd = [tool, "-c", "-b", str(self.password_file), self.username, self.password]
-            subprocess.run(cmd, check=True, capture_output=True, timeout=10)  # noqa: S603
+            subprocess.run(cmd, check=True, capture_output=True, timeout=10)
         else:
             line = mosquitto_password_line(self.username, self.password)
             self.password_file.write_text(line + "\n")
@@ -322,10 +322,10 @@ class MosquittoBroker:
         raise BrokerError(f"mosquitto did not start: {last_error}\n{self.log_tail()}")
 
     def _spawn(self) -> None:
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _reap
+        self._log = open(self.log_path, "ab")
         self._log.write(f"==== starting mosquitto, ports {self.ports}\n".encode())
         self._log.flush()
-        self._proc = subprocess.Popen(  # noqa: S603
+        self._proc = subprocess.Popen(
             [self.executable, "-c", str(self.config_path)],
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -171,9 +171,7 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey, password: str | None = None) 
     else:
         encryption = serialization.BestAvailableEncryption(password.encode())
     path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
     )
     path.chmod(0o600)
     return path
