@@ -64,12 +64,16 @@ class Probe:
         self.client.on_message = lambda c, u, msg: self.messages.put(msg)
         self._started = False
 
-    def start(self, host: str, port: int = 1883) -> Any:
-        """connect() + loop_start(); the CONNACK reason code, or None if the
-        connection dropped first."""
-        self.client.connect(host, port, keepalive=30)
+    def begin(self, host: str, port: int = 1883, keepalive: int = 30) -> None:
+        """connect() + loop_start(), without waiting for the CONNACK."""
+        self.client.connect(host, port, keepalive=keepalive)
         self.client.loop_start()
         self._started = True
+
+    def start(self, host: str, port: int = 1883) -> Any:
+        """begin(), then the CONNACK reason code, or None if the connection
+        dropped first."""
+        self.begin(host, port)
         return self.wait_connect_or_disconnect()
 
     def wait_connect_or_disconnect(self, timeout: float = WAIT) -> Any:
@@ -257,6 +261,40 @@ def test_unix_socket_roundtrip(broker: MosquittoBroker, probe: Any, unique_topic
     p.roundtrip(unique_topic)
 
 
+def _recv_exact(sock: socket.socket, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = sock.recv(count - len(data))
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+def _recv_packet(sock: socket.socket) -> bytes:
+    header = _recv_exact(sock, 2)
+    while header[-1] & 0x80:  # remaining length continues
+        header += _recv_exact(sock, 1)
+    length, _ = packets.decode_remaining_length(header)
+    return header + _recv_exact(sock, length)
+
+
+def test_unix_socket_with_raw_packets(broker: MosquittoBroker, unique_topic: str) -> None:
+    """The Unix listener, and the packet builders, against the real broker
+    (independent of paho's version: paho has transport="unix" only since 2.1)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(WAIT)
+        sock.connect(str(broker.unix_path))
+        sock.sendall(packets.connect("raw-unix", keepalive=10))
+        assert _recv_packet(sock) == packets.connack(0)
+        sock.sendall(packets.subscribe(1, unique_topic, 1))
+        assert _recv_packet(sock) == packets.suback(1, 1)
+        sock.sendall(packets.publish(unique_topic, b"raw", qos=1, mid=2))
+        got = {_recv_packet(sock), _recv_packet(sock)}  # order is the broker's choice
+        assert got == {packets.puback(2), packets.publish(unique_topic, b"raw", qos=1, mid=1)}
+        sock.sendall(packets.puback(1) + packets.disconnect())
+        assert sock.recv(1) == b""
+
+
 def test_listeners_share_one_message_space(
     broker: MosquittoBroker, tls_files: TLSFiles, probe: Any, unique_topic: str
 ) -> None:
@@ -367,9 +405,7 @@ def test_fresh_broker_graceful_stop_and_restart(fresh_broker: MosquittoBroker, p
 
 def test_paho_connect_bytes_match_builder(fake_broker: FakeBroker, probe: Any) -> None:
     p = probe(client_id="turbomqtt-fixture")
-    p.client.connect(fake_broker.host, fake_broker.port, keepalive=60)
-    p.client.loop_start()
-    p._started = True
+    p.begin(fake_broker.host, fake_broker.port, keepalive=60)
     fake_broker.accept()
     fake_broker.expect_packet("connect", packets.connect("turbomqtt-fixture", keepalive=60))
     fake_broker.send(packets.connack(0))
@@ -380,9 +416,7 @@ def test_paho_connect_with_credentials_and_will(fake_broker: FakeBroker, probe: 
     p = probe(client_id="will-client")
     p.client.username_pw_set("user", "pass")
     p.client.will_set("will/topic", b"gone", qos=1, retain=True)
-    p.client.connect(fake_broker.host, fake_broker.port, keepalive=15)
-    p.client.loop_start()
-    p._started = True
+    p.begin(fake_broker.host, fake_broker.port, keepalive=15)
     fake_broker.accept()
     expected = packets.connect(
         "will-client",
@@ -401,9 +435,7 @@ def test_fake_broker_scripted_session(fake_broker: FakeBroker, probe: Any) -> No
     """A scripted PUBLISH reaches paho; paho's PUBACK/SUBSCRIBE/DISCONNECT bytes match;
     a dropped connection is followed by a reconnect on the same listener."""
     p = probe(client_id="scripted")
-    p.client.connect(fake_broker.host, fake_broker.port, keepalive=60)
-    p.client.loop_start()
-    p._started = True
+    p.begin(fake_broker.host, fake_broker.port, keepalive=60)
     fake_broker.accept()
     fake_broker.expect_packet("connect", packets.connect("scripted", keepalive=60))
     fake_broker.send(packets.connack(0))
@@ -435,8 +467,7 @@ def test_fake_broker_scripted_session(fake_broker: FakeBroker, probe: Any) -> No
     p.client.disconnect()
     fake_broker.expect_packet("disconnect", packets.disconnect())
     fake_broker.expect_closed()
-    p.client.loop_stop()
-    p._started = False
+    p.stop()
 
 
 def test_expect_packet_reports_a_hex_diff(fake_broker: FakeBroker) -> None:
