@@ -142,7 +142,7 @@ async fn connect_tcp(
     };
     let candidates: Vec<SocketAddr> = addrs
         .into_iter()
-        .filter(|a| bind.map_or(true, |b| b.is_ipv4() == a.is_ipv4()))
+        .filter(|a| bind.is_none_or(|b| b.is_ipv4() == a.is_ipv4()))
         .collect();
     if candidates.is_empty() {
         return Err(TransportError::Dns {
