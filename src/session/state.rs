@@ -459,6 +459,12 @@ impl Session {
         &self.opts.client_id
     }
 
+    /// Moves the mid counter, so tests can reach the wrap-around without 65535 publishes.
+    #[cfg(test)]
+    pub(crate) fn set_last_mid(&mut self, mid: u16) {
+        self.last_mid = mid;
+    }
+
     // ----- internals -----------------------------------------------------------------------
 
     fn clean_session(&self) -> bool {
