@@ -1247,3 +1247,26 @@ fn drop_out_messages_empties_the_store() {
         PublishStatus::Sent
     );
 }
+
+/// paho's own `test_03_publish_c2b_qos2_disconnect` script, packet for packet: PUBLISH, drop,
+/// PUBLISH with DUP, PUBREC, PUBREL, drop, PUBREL again, PUBCOMP.
+#[test]
+fn paho_script_publish_c2b_qos2_disconnect() {
+    let mut o = opts("publish-qos2-test");
+    o.clean_session = false;
+    let mut h = Harness::connected(o);
+    let mid = h.pub_("pub/qos2/test", b"message", QoS::ExactlyOnce).mid;
+    assert_eq!(mid, 1);
+    h.expect_tx(vec![publish("pub/qos2/test", b"message", 2, 1, false)]);
+    h.s.on_connection_lost(h.now);
+    h.connect();
+    h.expect_tx(vec![publish("pub/qos2/test", b"message", 2, 1, true)]);
+    h.feed(pubrec(1));
+    h.expect_tx(vec![pubrel(1)]);
+    h.s.on_connection_lost(h.now);
+    h.connect();
+    h.expect_tx(vec![pubrel(1)]);
+    h.feed(pubcomp(1));
+    assert_eq!(h.events(), vec![Event::Published { mid: 1 }]);
+    assert_eq!(h.s.stored(), 0);
+}
