@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod errors;
 mod py;
+pub mod session;
 pub mod topic;
 pub mod transport;
 

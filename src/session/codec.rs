@@ -1,0 +1,444 @@
+//! Bytes to packets and back for MQTT 3.1 and 3.1.1, on rumqttc's v4 codecs.
+//!
+//! The state machine never sees wire bytes: it reads [`Incoming`] and writes [`Outgoing`],
+//! protocol-neutral enums, so MQTT 5 can slot in as a second codec producing the same enums
+//! (with reason codes and properties added where v5 has them).
+//!
+//! Framing (`rumqttc::mqttbytes::check`, which rejects an over-limit remaining length from the
+//! header alone) and most packets use rumqttc. Three packets are ours, each for a paho behaviour
+//! rumqttc 0.25 cannot express:
+//! - CONNECT: rumqttc cannot encode MQTT 3.1 (`MQIsdp`, level 3), a non-UTF-8 or empty password
+//!   (it drops an empty one; paho sends the flag and a zero-length field), nor the bridge bit.
+//! - incoming PUBLISH: rumqttc rejects a topic that is not UTF-8, which paho delivers, and a
+//!   packet id of 0, which paho accepts.
+//! - incoming CONNACK: rumqttc rejects return codes above 5, which paho still hands to
+//!   `on_connect` before failing with a protocol error.
+//!
+//! paho's v3 decoders also insist on exact sizes (CONNACK and the four publish acks are exactly
+//! 2 bytes, PINGRESP 0) where rumqttc is lenient, so those lengths are checked here first.
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rumqttc::mqttbytes::v4 as wire;
+use rumqttc::mqttbytes::{self, Error as WireError};
+
+use super::event::Message;
+use super::options::{ProtocolVersion, QoS, SessionOptions};
+
+/// A decoded packet the client may legitimately receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Incoming {
+    /// CONNACK with its raw return code (any byte; paho does not reject unknown codes early).
+    ConnAck { session_present: bool, rc: u8 },
+    /// PUBLISH.
+    Publish(Message),
+    /// PUBACK for this packet id.
+    PubAck(u16),
+    /// PUBREC for this packet id.
+    PubRec(u16),
+    /// PUBREL for this packet id.
+    PubRel(u16),
+    /// PUBCOMP for this packet id.
+    PubComp(u16),
+    /// SUBACK with one return code per filter.
+    SubAck { mid: u16, granted: Vec<u8> },
+    /// UNSUBACK for this packet id.
+    UnsubAck(u16),
+    /// PINGREQ: a broker should not send one, but paho answers it, so we do.
+    PingReq,
+    /// PINGRESP.
+    PingResp,
+}
+
+/// A packet waiting in the transmit queue, encoded only when `poll_transmit` runs.
+///
+/// QoS 1/2 PUBLISHes name their stored message by mid instead of copying it, so a message
+/// acknowledged (or dropped) before it is encoded costs nothing, and the DUP flag is read at
+/// encoding time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outgoing {
+    /// CONNECT built from the options.
+    Connect,
+    /// A QoS 0 PUBLISH, owning its data (QoS 0 messages are never stored).
+    PublishQos0 {
+        mid: u16,
+        topic: String,
+        payload: Bytes,
+        retain: bool,
+    },
+    /// The stored QoS 1/2 message with this mid.
+    PublishStored { mid: u16 },
+    /// PUBACK.
+    PubAck(u16),
+    /// PUBREC.
+    PubRec(u16),
+    /// PUBREL.
+    PubRel(u16),
+    /// PUBCOMP.
+    PubComp(u16),
+    /// SUBSCRIBE with its filters.
+    Subscribe {
+        mid: u16,
+        filters: Vec<(String, QoS)>,
+    },
+    /// UNSUBSCRIBE with its filters, in one packet as paho sends it.
+    Unsubscribe { mid: u16, filters: Vec<String> },
+    /// PINGREQ.
+    PingReq,
+    /// PINGRESP.
+    PingResp,
+    /// DISCONNECT.
+    Disconnect,
+}
+
+/// Why bytes could not be decoded; always fatal for the connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct DecodeError(pub String);
+
+fn malformed(what: &str) -> DecodeError {
+    DecodeError(format!("malformed {what}"))
+}
+
+/// Takes one complete packet off the front of `buf`.
+///
+/// Returns `Ok(None)` and leaves `buf` untouched when the packet is not complete yet. Rejects a
+/// remaining length above `max_packet_size` as soon as the header is readable, so a hostile
+/// length never makes anyone buffer or allocate it.
+pub(crate) fn decode(
+    buf: &mut BytesMut,
+    max_packet_size: usize,
+) -> Result<Option<Incoming>, DecodeError> {
+    let header = match mqttbytes::check(buf.iter(), max_packet_size) {
+        Ok(header) => header,
+        Err(WireError::InsufficientBytes(_)) => return Ok(None),
+        Err(WireError::PayloadSizeLimitExceeded(len)) => {
+            return Err(DecodeError(format!(
+                "packet remaining length {len} exceeds max_packet_size {max_packet_size}"
+            )))
+        }
+        Err(e) => return Err(DecodeError(e.to_string())),
+    };
+    let byte1 = buf[0];
+    // `check` accepted the length, so its bytes are there: count them to find where the
+    // variable header starts (rumqttc keeps that offset private).
+    let header_len = 1 + buf[1..].iter().take_while(|b| *b & 0x80 != 0).count() + 1;
+    let frame_len = header.frame_length();
+    let remaining = frame_len - header_len;
+    let frame = buf.split_to(frame_len);
+
+    let exact = |want: usize, what: &str| {
+        if remaining == want {
+            Ok(())
+        } else {
+            Err(DecodeError(format!(
+                "{what} with remaining length {remaining}, expected {want}"
+            )))
+        }
+    };
+    let packet = match byte1 >> 4 {
+        2 => {
+            exact(2, "CONNACK")?;
+            Incoming::ConnAck {
+                session_present: frame[header_len] & 0x01 != 0,
+                rc: frame[header_len + 1],
+            }
+        }
+        3 => Incoming::Publish(decode_publish(byte1, &frame.freeze().slice(header_len..))?),
+        4 => {
+            exact(2, "PUBACK")?;
+            Incoming::PubAck(read_ack(frame, max_packet_size)?)
+        }
+        5 => {
+            exact(2, "PUBREC")?;
+            Incoming::PubRec(read_ack(frame, max_packet_size)?)
+        }
+        6 => {
+            exact(2, "PUBREL")?;
+            Incoming::PubRel(read_ack(frame, max_packet_size)?)
+        }
+        7 => {
+            exact(2, "PUBCOMP")?;
+            Incoming::PubComp(read_ack(frame, max_packet_size)?)
+        }
+        9 | 11 => read_with_rumqttc(frame, max_packet_size)?,
+        12 => {
+            exact(0, "PINGREQ")?;
+            Incoming::PingReq
+        }
+        13 => {
+            exact(0, "PINGRESP")?;
+            Incoming::PingResp
+        }
+        other => {
+            return Err(DecodeError(format!(
+                "unexpected packet type {other} from the broker"
+            )))
+        }
+    };
+    Ok(Some(packet))
+}
+
+/// Decodes one of the four publish acknowledgements with rumqttc and returns its packet id.
+fn read_ack(frame: BytesMut, max: usize) -> Result<u16, DecodeError> {
+    match read_with_rumqttc(frame, max)? {
+        Incoming::PubAck(id)
+        | Incoming::PubRec(id)
+        | Incoming::PubRel(id)
+        | Incoming::PubComp(id) => Ok(id),
+        _ => Err(malformed("acknowledgement")),
+    }
+}
+
+/// Runs rumqttc's decoder on a frame already known to be complete and of an allowed type.
+fn read_with_rumqttc(mut frame: BytesMut, max: usize) -> Result<Incoming, DecodeError> {
+    let packet = wire::Packet::read(&mut frame, max).map_err(|e| DecodeError(e.to_string()))?;
+    Ok(match packet {
+        wire::Packet::PubAck(p) => Incoming::PubAck(p.pkid),
+        wire::Packet::PubRec(p) => Incoming::PubRec(p.pkid),
+        wire::Packet::PubRel(p) => Incoming::PubRel(p.pkid),
+        wire::Packet::PubComp(p) => Incoming::PubComp(p.pkid),
+        wire::Packet::UnsubAck(p) => Incoming::UnsubAck(p.pkid),
+        wire::Packet::SubAck(s) => Incoming::SubAck {
+            mid: s.pkid,
+            granted: s
+                .return_codes
+                .iter()
+                .map(|code| match code {
+                    wire::SubscribeReasonCode::Success(qos) => *qos as u8,
+                    wire::SubscribeReasonCode::Failure => 0x80,
+                })
+                .collect(),
+        },
+        other => {
+            return Err(DecodeError(format!(
+                "unexpected packet {other:?} from the broker"
+            )))
+        }
+    })
+}
+
+/// Decodes a v3 PUBLISH body (everything after the fixed header), paho's way: the topic stays
+/// raw bytes, an empty topic is malformed, QoS 3 is a protocol error, packet id 0 is accepted.
+fn decode_publish(byte1: u8, body: &Bytes) -> Result<Message, DecodeError> {
+    let qos = QoS::from_u8((byte1 >> 1) & 0x03)
+        .ok_or_else(|| DecodeError("PUBLISH with QoS 3".to_owned()))?;
+    let topic_len = usize::from(read_u16(body, 0).ok_or_else(|| malformed("PUBLISH"))?);
+    let topic_end = 2 + topic_len;
+    if body.len() < topic_end {
+        return Err(malformed("PUBLISH: topic longer than packet"));
+    }
+    if topic_len == 0 {
+        return Err(malformed("PUBLISH: empty topic"));
+    }
+    let (mid, payload_start) = if qos == QoS::AtMostOnce {
+        (0, topic_end)
+    } else {
+        let mid = read_u16(body, topic_end).ok_or_else(|| malformed("PUBLISH: no packet id"))?;
+        (mid, topic_end + 2)
+    };
+    Ok(Message {
+        mid,
+        topic: body.slice(2..topic_end),
+        payload: body.slice(payload_start..),
+        qos,
+        retain: byte1 & 0x01 != 0,
+        dup: byte1 & 0x08 != 0,
+    })
+}
+
+fn read_u16(bytes: &[u8], at: usize) -> Option<u16> {
+    let hi = *bytes.get(at)?;
+    let lo = *bytes.get(at + 1)?;
+    Some(u16::from_be_bytes([hi, lo]))
+}
+
+/// Why a packet could not be encoded. Requests are validated before they are queued, so this
+/// means a bug, and the packet is skipped rather than sent corrupt.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode {0}")]
+pub(crate) struct EncodeError(pub String);
+
+impl From<WireError> for EncodeError {
+    fn from(e: WireError) -> Self {
+        EncodeError(e.to_string())
+    }
+}
+
+/// Whether a length fits MQTT's two-byte string length prefix.
+pub(crate) fn fits_u16(len: usize) -> bool {
+    u16::try_from(len).is_ok()
+}
+
+/// Appends the MQTT variable-length integer for `len`.
+fn put_remaining_length(buf: &mut BytesMut, mut len: usize) {
+    loop {
+        // Masked to 7 bits, so the cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let mut byte = (len & 0x7F) as u8;
+        len >>= 7;
+        if len > 0 {
+            byte |= 0x80;
+        }
+        buf.put_u8(byte);
+        if len == 0 {
+            break;
+        }
+    }
+}
+
+/// Appends a two-byte length and the bytes; callers guarantee at most 65535 bytes
+/// ([`connect_fields_fit`] for CONNECT).
+fn put_field(buf: &mut BytesMut, field: &[u8]) {
+    let len = u16::try_from(field.len()).unwrap_or(u16::MAX);
+    buf.put_u16(len);
+    buf.extend_from_slice(&field[..usize::from(len)]);
+}
+
+/// Whether every CONNECT string fits its two-byte length (paho's `struct.pack("!H")` raises
+/// otherwise) and the whole packet fits MQTT's remaining length.
+pub(crate) fn connect_fields_fit(opts: &SessionOptions) -> bool {
+    let mut fields: Vec<&[u8]> = vec![&opts.client_id];
+    if let Some(will) = &opts.will {
+        fields.push(will.topic.as_bytes());
+        fields.push(&will.payload);
+    }
+    if let Some(username) = &opts.username {
+        fields.push(username.as_bytes());
+        if let Some(password) = &opts.password {
+            fields.push(password);
+        }
+    }
+    fields.iter().all(|f| fits_u16(f.len()))
+}
+
+/// Encodes CONNECT byte for byte as paho's `_send_connect` does for MQTT 3.1 and 3.1.1.
+pub(crate) fn encode_connect(
+    opts: &SessionOptions,
+    protocol: ProtocolVersion,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    if !connect_fields_fit(opts) {
+        return Err(EncodeError(
+            "CONNECT: a field exceeds 65535 bytes".to_owned(),
+        ));
+    }
+    let name = protocol.name();
+    let mut remaining = 2 + name.len() + 1 + 1 + 2 + 2 + opts.client_id.len();
+    let mut flags = 0u8;
+    if opts.clean_session {
+        flags |= 0x02;
+    }
+    if let Some(will) = &opts.will {
+        remaining += 2 + will.topic.len() + 2 + will.payload.len();
+        flags |= 0x04 | (will.qos.as_u8() << 3);
+        if will.retain {
+            flags |= 0x20;
+        }
+    }
+    // paho sends a password only together with a username, and an empty one as a zero-length
+    // field with the flag set.
+    let login = opts
+        .username
+        .as_ref()
+        .map(|u| (u.as_bytes(), opts.password.as_deref()));
+    if let Some((username, password)) = login {
+        remaining += 2 + username.len();
+        flags |= 0x80;
+        if let Some(password) = password {
+            remaining += 2 + password.len();
+            flags |= 0x40;
+        }
+    }
+    let mut level = protocol.level();
+    if opts.bridge_mode {
+        level |= 0x80;
+    }
+
+    buf.reserve(5 + remaining);
+    buf.put_u8(0x10);
+    put_remaining_length(buf, remaining);
+    put_field(buf, name);
+    buf.put_u8(level);
+    buf.put_u8(flags);
+    buf.put_u16(opts.keepalive);
+    put_field(buf, &opts.client_id);
+    if let Some(will) = &opts.will {
+        put_field(buf, will.topic.as_bytes());
+        put_field(buf, &will.payload);
+    }
+    if let Some((username, password)) = login {
+        put_field(buf, username);
+        if let Some(password) = password {
+            put_field(buf, password);
+        }
+    }
+    Ok(())
+}
+
+/// Encodes a PUBLISH with rumqttc.
+pub(crate) fn encode_publish(
+    buf: &mut BytesMut,
+    mid: u16,
+    topic: String,
+    payload: Bytes,
+    qos: QoS,
+    retain: bool,
+    dup: bool,
+) -> Result<(), EncodeError> {
+    let packet = wire::Publish {
+        dup,
+        qos: qos.to_rumqttc(),
+        retain,
+        topic,
+        // rumqttc writes no packet id for QoS 0, but insists on a non-zero one otherwise.
+        pkid: if qos == QoS::AtMostOnce { 0 } else { mid },
+        payload,
+    };
+    packet.write(buf)?;
+    Ok(())
+}
+
+/// Encodes every other client packet with rumqttc.
+pub(crate) fn encode_simple(packet: Outgoing, buf: &mut BytesMut) -> Result<(), EncodeError> {
+    match packet {
+        Outgoing::PubAck(id) => wire::PubAck::new(id).write(buf)?,
+        Outgoing::PubRec(id) => wire::PubRec::new(id).write(buf)?,
+        Outgoing::PubRel(id) => wire::PubRel::new(id).write(buf)?,
+        Outgoing::PubComp(id) => wire::PubComp::new(id).write(buf)?,
+        Outgoing::Subscribe { mid, filters } => wire::Subscribe {
+            pkid: mid,
+            filters: filters
+                .into_iter()
+                .map(|(path, qos)| wire::SubscribeFilter::new(path, qos.to_rumqttc()))
+                .collect(),
+        }
+        .write(buf)?,
+        Outgoing::Unsubscribe { mid, filters } => wire::Unsubscribe {
+            pkid: mid,
+            topics: filters,
+        }
+        .write(buf)?,
+        Outgoing::PingReq => wire::PingReq.write(buf)?,
+        Outgoing::PingResp => wire::PingResp.write(buf)?,
+        Outgoing::Disconnect => wire::Disconnect.write(buf)?,
+        Outgoing::Connect | Outgoing::PublishQos0 { .. } | Outgoing::PublishStored { .. } => {
+            return Err(EncodeError(
+                "CONNECT/PUBLISH have their own encoders".to_owned(),
+            ))
+        }
+    };
+    Ok(())
+}
+
+/// The remaining length a PUBLISH would have, to refuse one MQTT cannot carry.
+pub(crate) fn publish_remaining_length(topic: &str, payload: &Bytes, qos: QoS) -> usize {
+    2 + topic.len() + if qos == QoS::AtMostOnce { 0 } else { 2 } + payload.len()
+}
+
+/// The remaining length of a SUBSCRIBE or UNSUBSCRIBE with these filters.
+pub(crate) fn filters_remaining_length<'a>(
+    filters: impl Iterator<Item = &'a str>,
+    per_filter: usize,
+) -> usize {
+    2 + filters.map(|f| 2 + f.len() + per_filter).sum::<usize>()
+}

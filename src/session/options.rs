@@ -1,0 +1,154 @@
+//! What a session is configured with: identity, credentials, will, protocol and limits.
+//!
+//! The defaults are paho-mqtt's (`Client.__init__` and `connect()`), not rumqttc's, because the
+//! Python layer promises paho's behaviour: 20 messages in flight, an unbounded queue, a 60 s
+//! keepalive and no incoming size limit beyond what MQTT itself can encode.
+
+use bytes::Bytes;
+
+/// The largest remaining length MQTT's four-byte variable integer can express.
+///
+/// paho-mqtt accepts any packet up to this size, so it is the default incoming limit: a lower
+/// default would refuse messages paho delivers. Memory stays bounded anyway, because the session
+/// never allocates from the header; the read buffer grows only as bytes actually arrive.
+pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
+
+/// MQTT protocol revision spoken on the wire.
+///
+/// MQTT 5 will be a third variant; the state machine already reaches the wire only through the
+/// codec module, so adding it means a second codec, not a second state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProtocolVersion {
+    /// MQTT 3.1: protocol name `MQIsdp`, level 3 (paho's `MQTTv31`).
+    V31,
+    /// MQTT 3.1.1: protocol name `MQTT`, level 4 (paho's `MQTTv311`, the default).
+    V311,
+}
+
+impl ProtocolVersion {
+    /// The protocol level byte of CONNECT (before the bridge bit is added).
+    pub fn level(self) -> u8 {
+        match self {
+            Self::V31 => 3,
+            Self::V311 => 4,
+        }
+    }
+
+    /// The protocol name string of CONNECT.
+    pub fn name(self) -> &'static [u8] {
+        match self {
+            Self::V31 => b"MQIsdp",
+            Self::V311 => b"MQTT",
+        }
+    }
+}
+
+/// Quality of service of a message or subscription.
+///
+/// Our own type rather than rumqttc's, so the public API does not change when the codec does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum QoS {
+    /// At most once: no acknowledgement.
+    AtMostOnce = 0,
+    /// At least once: PUBLISH, PUBACK.
+    AtLeastOnce = 1,
+    /// Exactly once: PUBLISH, PUBREC, PUBREL, PUBCOMP.
+    ExactlyOnce = 2,
+}
+
+impl QoS {
+    /// The QoS for a wire value, or `None` for 3 and above.
+    pub fn from_u8(value: u8) -> Option<Self> {
+        match value {
+            0 => Some(Self::AtMostOnce),
+            1 => Some(Self::AtLeastOnce),
+            2 => Some(Self::ExactlyOnce),
+            _ => None,
+        }
+    }
+
+    /// The wire value, 0 to 2.
+    pub fn as_u8(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn to_rumqttc(self) -> rumqttc::mqttbytes::QoS {
+        match self {
+            Self::AtMostOnce => rumqttc::mqttbytes::QoS::AtMostOnce,
+            Self::AtLeastOnce => rumqttc::mqttbytes::QoS::AtLeastOnce,
+            Self::ExactlyOnce => rumqttc::mqttbytes::QoS::ExactlyOnce,
+        }
+    }
+}
+
+/// The Last Will message the broker publishes if the connection dies without DISCONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Will {
+    /// Topic of the will. paho's `will_set` does not check it for wildcards, nor do we.
+    pub topic: String,
+    /// Payload; may be empty (paho sends a zero-length will payload).
+    pub payload: Bytes,
+    /// QoS the broker publishes the will with.
+    pub qos: QoS,
+    /// Whether the broker retains the will.
+    pub retain: bool,
+}
+
+/// Everything a [`Session`](super::Session) needs before its first CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Client identifier as sent. Empty is sent as a zero-length string (the broker assigns
+    /// one), exactly as paho does. Bytes rather than `String` because paho accepts `bytes` ids.
+    pub client_id: Vec<u8>,
+    /// MQTT 3 clean-session flag. Even when true, our own un-acknowledged QoS 1/2 messages are
+    /// kept and re-sent after a reconnect, as paho does.
+    pub clean_session: bool,
+    /// Keepalive in seconds; 0 disables PINGREQ and every timeout.
+    pub keepalive: u16,
+    /// Username; `None` sends neither username nor password (paho ignores a password without
+    /// a username).
+    pub username: Option<String>,
+    /// Password as raw bytes. `Some(vec![])` sets the password flag with a zero-length field,
+    /// as paho's `username_pw_set("u", "")` does.
+    pub password: Option<Vec<u8>>,
+    /// Last Will, if any.
+    pub will: Option<Will>,
+    /// Protocol revision.
+    pub protocol: ProtocolVersion,
+    /// Sets bit 0x80 of the protocol level (paho's `enable_bridge_mode`).
+    pub bridge_mode: bool,
+    /// Most QoS 1/2 messages in flight at once; 0 means unlimited (paho's
+    /// `max_inflight_messages_set`, default 20).
+    pub max_inflight: usize,
+    /// Most QoS 1/2 messages stored (in flight plus waiting); 0 means unlimited (paho's
+    /// `max_queued_messages_set`, default 0). A publish beyond it fails with
+    /// [`SessionError::QueueFull`](super::SessionError::QueueFull).
+    pub max_queued: usize,
+    /// Largest incoming remaining length accepted; a larger packet is a protocol error detected
+    /// from its header alone. Defaults to [`MAX_REMAINING_LENGTH`] (see there for why).
+    pub max_packet_size: usize,
+    /// paho's `reconnect_on_failure`: on a MQTT 3.1.1 CONNACK refusing the protocol version, or
+    /// refusing an empty client id, paho retries at once with MQTT 3.1 or a generated id
+    /// instead of reporting the refusal. When false such a CONNACK is a protocol error.
+    pub reconnect_on_failure: bool,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            client_id: Vec::new(),
+            clean_session: true,
+            keepalive: 60,
+            username: None,
+            password: None,
+            will: None,
+            protocol: ProtocolVersion::V311,
+            bridge_mode: false,
+            max_inflight: 20,
+            max_queued: 0,
+            max_packet_size: MAX_REMAINING_LENGTH,
+            reconnect_on_failure: true,
+        }
+    }
+}

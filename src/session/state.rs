@@ -1,0 +1,606 @@
+//! The session state machine: paho-mqtt's client semantics with no socket and no clock.
+//!
+//! Inputs are user requests (`publish`, `subscribe`, ...), connection facts (`on_connected`,
+//! `handle_bytes`, `on_connection_lost`) and time (`tick`), each with an explicit `now`.
+//! Outputs are bytes (`poll_transmit`) and events (`poll_event`). Each rule below names the paho
+//! 2.2 function it follows (`paho/mqtt/client.py`), so a reader can check it against the source.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use super::codec::{self, Outgoing};
+use super::event::{DisconnectReason, Event, Message, PublishHandle, PublishStatus, SessionError};
+use super::options::{ProtocolVersion, QoS, SessionOptions, MAX_REMAINING_LENGTH};
+use super::store::{OutMessage, OutState, OutStore};
+
+mod inbound;
+
+/// A QoS 1/2 message handed back by [`Session::drop_out_messages`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// The mid `publish()` returned.
+    pub mid: u16,
+    /// Topic.
+    pub topic: String,
+    /// Payload.
+    pub payload: Bytes,
+    /// QoS (1 or 2).
+    pub qos: QoS,
+    /// Retain flag.
+    pub retain: bool,
+}
+
+/// Keepalive bookkeeping of one open connection (paho's `_last_msg_out`,
+/// `_last_bytes_received` and `_ping_t`).
+#[derive(Debug, Clone, Copy)]
+struct Timers {
+    last_out: Instant,
+    last_in: Instant,
+    ping_sent: Option<Instant>,
+}
+
+/// Where the connection stands. Mirrors paho's `_state` together with `_sock is None`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// No transport (paho: `_sock is None`). Requests other than QoS 1/2 publish fail.
+    Closed,
+    /// Transport open, CONNECT queued, CONNACK awaited (paho `MQTT_CS_CONNECTING`).
+    Connecting,
+    /// CONNACK accepted (paho `MQTT_CS_CONNECTED`).
+    Connected,
+    /// `disconnect()` queued DISCONNECT (paho `MQTT_CS_DISCONNECTING`); `acked` says whether
+    /// CONNACK had arrived, because packets are still processed until the socket closes.
+    Disconnecting { acked: bool },
+}
+
+/// A sans-I/O MQTT 3.1/3.1.1 client session with paho-mqtt's semantics.
+///
+/// The owner (the connection task) opens a transport and calls [`Session::on_connected`], feeds
+/// every byte read to [`Session::handle_bytes`], writes whatever [`Session::poll_transmit`]
+/// appends, calls [`Session::tick`] at [`Session::poll_timeout`], and reports a dead transport
+/// with [`Session::on_connection_lost`]. After an [`Event::Disconnected`] it closes the
+/// transport once the last transmit buffer is flushed.
+#[derive(Debug)]
+pub struct Session {
+    opts: SessionOptions,
+    /// The protocol actually spoken: starts as `opts.protocol`, may be downgraded to 3.1.
+    protocol: ProtocolVersion,
+    link: Link,
+    timers: Option<Timers>,
+    /// Last mid handed out; paho's `_last_mid`.
+    last_mid: u16,
+    store: OutStore,
+    /// Messages occupying a `max_inflight` slot; paho's `_inflight_messages`. Deliberately not
+    /// reset when the connection drops, only at the next `on_connected`, because paho's
+    /// `publish()` while disconnected looks at this stale count (see [`Session::publish`]).
+    inflight: usize,
+    /// Mids of SUBSCRIBE/UNSUBSCRIBE awaiting their ack, so new mids skip them.
+    pending_acks: HashSet<u16>,
+    /// Incoming QoS 2 messages between PUBLISH and PUBREL, by packet id; paho's `_in_messages`.
+    incoming_qos2: HashMap<u16, Message>,
+    tx: VecDeque<Outgoing>,
+    events: VecDeque<Event>,
+}
+
+impl Session {
+    /// A closed session. Fails if a CONNECT field (client id, will, username, password) is
+    /// longer than MQTT's 65535-byte string limit, as paho's `connect()` fails.
+    pub fn new(opts: SessionOptions) -> Result<Self, SessionError> {
+        if !codec::connect_fields_fit(&opts) {
+            return Err(SessionError::PacketTooLarge);
+        }
+        Ok(Self {
+            protocol: opts.protocol,
+            opts,
+            link: Link::Closed,
+            timers: None,
+            last_mid: 0,
+            store: OutStore::default(),
+            inflight: 0,
+            pending_acks: HashSet::new(),
+            incoming_qos2: HashMap::new(),
+            tx: VecDeque::new(),
+            events: VecDeque::new(),
+        })
+    }
+
+    // ----- user requests -------------------------------------------------------------------
+
+    /// Publishes a message; paho's `Client.publish`.
+    ///
+    /// A mid is allocated at once for every QoS, from the counter shared with subscribe and
+    /// unsubscribe. QoS 0 is queued for the socket, or dropped with
+    /// [`PublishStatus::NotConnected`] when there is none. QoS 1/2 is stored until its final
+    /// ack, even while disconnected, and sent now if a `max_inflight` slot is free.
+    pub fn publish(
+        &mut self,
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+    ) -> Result<PublishHandle, SessionError> {
+        // paho's `_raise_for_invalid_topic` plus its v3 empty-topic check.
+        if topic.is_empty() || !codec::fits_u16(topic.len()) || topic.contains(['+', '#']) {
+            return Err(SessionError::InvalidTopic);
+        }
+        if codec::publish_remaining_length(&topic, &payload, qos) > MAX_REMAINING_LENGTH {
+            return Err(SessionError::PacketTooLarge);
+        }
+        let mid = self.next_mid()?;
+        let open = self.link != Link::Closed;
+
+        if qos == QoS::AtMostOnce {
+            if !open {
+                return Ok(PublishHandle {
+                    mid,
+                    status: PublishStatus::NotConnected,
+                });
+            }
+            self.tx.push_back(Outgoing::PublishQos0 {
+                mid,
+                topic,
+                payload,
+                retain,
+            });
+            return Ok(PublishHandle {
+                mid,
+                status: PublishStatus::Sent,
+            });
+        }
+
+        if self.opts.max_queued > 0 && self.store.len() >= self.opts.max_queued {
+            return Err(SessionError::QueueFull { mid });
+        }
+        // paho tests the in-flight window before it knows whether there is a socket: with
+        // a free slot it tries to send and, finding no socket, stores the message for the next
+        // CONNACK (rc NO_CONN); with no free slot it queues it and reports success.
+        let (state, status) = if self.window_open() {
+            if open {
+                self.inflight += 1;
+                self.tx.push_back(Outgoing::PublishStored { mid });
+                (OutState::sent(qos), PublishStatus::Sent)
+            } else {
+                (OutState::Publish, PublishStatus::NotConnected)
+            }
+        } else {
+            (OutState::Queued, PublishStatus::Queued)
+        };
+        self.store.insert(OutMessage {
+            mid,
+            topic,
+            payload,
+            qos,
+            retain,
+            dup: false,
+            state,
+        });
+        Ok(PublishHandle { mid, status })
+    }
+
+    /// Subscribes to filters in one SUBSCRIBE packet; paho's `Client.subscribe`.
+    ///
+    /// Fails with [`SessionError::NotConnected`] without using a mid when there is no
+    /// connection, as paho returns `(MQTT_ERR_NO_CONN, None)`.
+    pub fn subscribe(&mut self, filters: Vec<(String, QoS)>) -> Result<u16, SessionError> {
+        if filters.is_empty() {
+            return Err(SessionError::EmptyTopicList);
+        }
+        if !filters.iter().all(|(f, _)| paho_filter_ok(f)) {
+            return Err(SessionError::InvalidFilter);
+        }
+        let len = codec::filters_remaining_length(filters.iter().map(|(f, _)| f.as_str()), 1);
+        self.request_with_mid(len, |mid| Outgoing::Subscribe { mid, filters })
+    }
+
+    /// Unsubscribes from filters in one UNSUBSCRIBE packet; paho's `Client.unsubscribe`.
+    pub fn unsubscribe(&mut self, filters: Vec<String>) -> Result<u16, SessionError> {
+        if filters.is_empty() {
+            return Err(SessionError::EmptyTopicList);
+        }
+        if filters
+            .iter()
+            .any(|f| f.is_empty() || !codec::fits_u16(f.len()))
+        {
+            return Err(SessionError::InvalidTopic);
+        }
+        let len = codec::filters_remaining_length(filters.iter().map(String::as_str), 0);
+        self.request_with_mid(len, |mid| Outgoing::Unsubscribe { mid, filters })
+    }
+
+    fn request_with_mid(
+        &mut self,
+        remaining_length: usize,
+        packet: impl FnOnce(u16) -> Outgoing,
+    ) -> Result<u16, SessionError> {
+        if self.link == Link::Closed {
+            return Err(SessionError::NotConnected);
+        }
+        if remaining_length > MAX_REMAINING_LENGTH {
+            return Err(SessionError::PacketTooLarge);
+        }
+        let mid = self.next_mid()?;
+        self.pending_acks.insert(mid);
+        self.tx.push_back(packet(mid));
+        Ok(mid)
+    }
+
+    /// Queues DISCONNECT; paho's `Client.disconnect`. The connection ends, with
+    /// [`Event::Disconnected`]`{ reason: UserRequested }`, when `poll_transmit` hands the
+    /// DISCONNECT to the socket; anything queued after it is not sent.
+    pub fn disconnect(&mut self) -> Result<(), SessionError> {
+        self.link = match self.link {
+            Link::Closed => return Err(SessionError::NotConnected),
+            Link::Connecting => Link::Disconnecting { acked: false },
+            Link::Connected => Link::Disconnecting { acked: true },
+            already @ Link::Disconnecting { .. } => already,
+        };
+        self.tx.push_back(Outgoing::Disconnect);
+        Ok(())
+    }
+
+    /// Empties the outgoing store and returns its messages; paho 2.2's `drop_out_messages`.
+    /// Unlike paho, the in-flight count is reset too, so later publishes are not stuck behind
+    /// slots no ack will ever free.
+    pub fn drop_out_messages(&mut self) -> Vec<StoredMessage> {
+        self.inflight = 0;
+        self.store
+            .drain()
+            .into_iter()
+            .map(|m| StoredMessage {
+                mid: m.mid,
+                topic: m.topic,
+                payload: m.payload,
+                qos: m.qos,
+                retain: m.retain,
+            })
+            .collect()
+    }
+
+    // ----- connection lifecycle ------------------------------------------------------------
+
+    /// The transport is open: queue CONNECT. paho's `reconnect()`: whatever the previous
+    /// connection left unsent is dropped, every stored message is reset to be re-sent at
+    /// CONNACK (with DUP where it may have reached the broker), and incoming QoS 2 state is
+    /// kept only for a persistent session.
+    pub fn on_connected(&mut self, now: Instant) {
+        if self.link != Link::Closed {
+            // The owner re-opened without reporting a loss; paho's reconnect() closes the old
+            // socket without calling on_disconnect, so no event here either.
+            self.shut(None);
+        }
+        self.link = Link::Connecting;
+        self.timers = Some(Timers {
+            last_out: now,
+            last_in: now,
+            ping_sent: None,
+        });
+        self.reset_out_messages();
+        if self.clean_session() {
+            self.incoming_qos2.clear();
+        }
+        self.tx.push_back(Outgoing::Connect);
+    }
+
+    /// The transport died (EOF, I/O error). Reports [`Event::Disconnected`] unless the session
+    /// was already closed. Takes `now` for symmetry with the other inputs.
+    pub fn on_connection_lost(&mut self, _now: Instant) {
+        if self.link != Link::Closed {
+            self.close(DisconnectReason::ConnectionLost);
+        }
+    }
+
+    /// Decodes and handles every complete packet at the front of `buf`, leaving a trailing
+    /// partial packet in it for the next call. Call it after every successful read: a non-empty
+    /// buffer counts as traffic from the broker for the keepalive, as paho counts every byte.
+    ///
+    /// Malformed bytes, an over-limit packet or a packet a client must never receive end the
+    /// connection with [`DisconnectReason::ProtocolError`]; nothing here panics on input.
+    pub fn handle_bytes(&mut self, buf: &mut BytesMut, now: Instant) {
+        if !buf.is_empty() {
+            if let Some(timers) = &mut self.timers {
+                timers.last_in = now;
+            }
+        }
+        while self.link != Link::Closed {
+            match codec::decode(buf, self.opts.max_packet_size) {
+                Ok(None) => return,
+                Ok(Some(packet)) => self.handle_packet(packet),
+                Err(e) => self.close(DisconnectReason::ProtocolError(e.0)),
+            }
+        }
+        // Bytes after the end of the connection belong to nobody.
+        buf.clear();
+    }
+
+    /// Keepalive; paho's `_check_keepalive`. When nothing was sent, or nothing received, for
+    /// `keepalive` seconds, sends PINGREQ; when the previous PINGREQ (or the CONNECT) got no
+    /// answer within `keepalive`, ends the connection with
+    /// [`DisconnectReason::KeepaliveTimeout`].
+    ///
+    /// "Nothing was sent" follows paho's intent (its `_packet_write` stamps `_last_msg_out`);
+    /// in paho 2.2 that stamp is unreachable after a drained queue, so paho in practice pings
+    /// every `keepalive` seconds even under outgoing traffic. Both satisfy MQTT; fewer pings
+    /// is the behaviour paho's code asks for.
+    pub fn tick(&mut self, now: Instant) {
+        let Some(timers) = self.timers else { return };
+        if self.opts.keepalive == 0 {
+            return;
+        }
+        let keepalive = Duration::from_secs(u64::from(self.opts.keepalive));
+        let since = |t: Instant| now.saturating_duration_since(t);
+        if since(timers.last_out) < keepalive && since(timers.last_in) < keepalive {
+            return;
+        }
+        // Traffic from the broker since the last PINGREQ proves the link alive even without
+        // a PINGRESP (a large message may be trickling in).
+        let alive = timers.ping_sent.is_none() || since(timers.last_in) < keepalive;
+        if self.link == Link::Connected && alive {
+            let mut timers = timers;
+            if timers.ping_sent.map_or(true, |t| since(t) >= keepalive) {
+                self.tx.push_back(Outgoing::PingReq);
+                timers.ping_sent = Some(now);
+            }
+            // paho restarts both clocks here, so the PINGRESP deadline is one keepalive away.
+            timers.last_out = now;
+            timers.last_in = now;
+            self.timers = Some(timers);
+        } else {
+            self.close(DisconnectReason::KeepaliveTimeout);
+        }
+    }
+
+    /// When [`Session::tick`] next needs to run, or `None` if no timer is armed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let timers = self.timers?;
+        if self.opts.keepalive == 0 {
+            return None;
+        }
+        let keepalive = Duration::from_secs(u64::from(self.opts.keepalive));
+        Some(timers.last_out.min(timers.last_in) + keepalive)
+    }
+
+    /// Appends every queued packet to `buf`, so one write carries them all, and returns the
+    /// number of bytes appended. Encoding a QoS 0 PUBLISH reports [`Event::Published`] (paho
+    /// calls `on_publish` once the bytes are handed to the socket); encoding DISCONNECT ends the
+    /// connection and stops there.
+    pub fn poll_transmit(&mut self, buf: &mut BytesMut, now: Instant) -> usize {
+        let start = buf.len();
+        while self.link != Link::Closed {
+            let Some(packet) = self.tx.pop_front() else {
+                break;
+            };
+            let result = match packet {
+                Outgoing::Connect => codec::encode_connect(&self.opts, self.protocol, buf),
+                Outgoing::PublishQos0 {
+                    mid,
+                    topic,
+                    payload,
+                    retain,
+                } => {
+                    codec::encode_publish(buf, mid, topic, payload, QoS::AtMostOnce, retain, false)
+                        .map(|()| self.events.push_back(Event::Published { mid }))
+                }
+                Outgoing::PublishStored { mid } => match self.store.get(mid) {
+                    Some(m) => codec::encode_publish(
+                        buf,
+                        mid,
+                        m.topic.clone(),
+                        m.payload.clone(),
+                        m.qos,
+                        m.retain,
+                        m.dup,
+                    ),
+                    // Acknowledged or dropped before it was encoded: nothing to send.
+                    None => Ok(()),
+                },
+                Outgoing::Disconnect => {
+                    let result = codec::encode_simple(Outgoing::Disconnect, buf);
+                    self.close(DisconnectReason::UserRequested);
+                    result
+                }
+                other => codec::encode_simple(other, buf),
+            };
+            if let Err(e) = result {
+                // Requests are validated when queued, so this is a bug; skipping the packet
+                // keeps the stream well-formed.
+                log::error!("turbomqtt session: {e}; packet skipped");
+            }
+        }
+        let written = buf.len() - start;
+        if written > 0 {
+            if let Some(timers) = &mut self.timers {
+                timers.last_out = now;
+            }
+        }
+        written
+    }
+
+    /// The next event, oldest first.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Every pending event, oldest first, in one batch.
+    pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        self.events.drain(..)
+    }
+
+    // ----- state queries -------------------------------------------------------------------
+
+    /// Whether CONNACK accepted the current connection (paho's `is_connected()`).
+    pub fn is_connected(&self) -> bool {
+        self.link == Link::Connected
+    }
+
+    /// Whether a transport is open (paho's `_sock is not None`).
+    pub fn is_open(&self) -> bool {
+        self.link != Link::Closed
+    }
+
+    /// Whether `poll_transmit` has something to write (paho's `want_write()`).
+    pub fn wants_write(&self) -> bool {
+        self.is_open() && !self.tx.is_empty()
+    }
+
+    /// QoS 1/2 messages currently occupying a `max_inflight` slot.
+    pub fn inflight(&self) -> usize {
+        self.inflight
+    }
+
+    /// QoS 1/2 messages stored, in flight or waiting.
+    pub fn stored(&self) -> usize {
+        self.store.len()
+    }
+
+    /// The protocol the next CONNECT will use (3.1 after an automatic downgrade).
+    pub fn protocol(&self) -> ProtocolVersion {
+        self.protocol
+    }
+
+    /// The client id the next CONNECT will carry (generated after a refused empty id).
+    pub fn client_id(&self) -> &[u8] {
+        &self.opts.client_id
+    }
+
+    /// Moves the mid counter, so tests can reach the wrap-around without 65535 publishes.
+    #[cfg(test)]
+    pub(crate) fn set_last_mid(&mut self, mid: u16) {
+        self.last_mid = mid;
+    }
+
+    // ----- internals -----------------------------------------------------------------------
+
+    fn clean_session(&self) -> bool {
+        self.opts.clean_session
+    }
+
+    /// Whether `max_inflight` leaves room for one more message (0 means unlimited).
+    fn window_open(&self) -> bool {
+        self.opts.max_inflight == 0 || self.inflight < self.opts.max_inflight
+    }
+
+    /// paho's `_mid_generate`: 1..=65535, wrapping to 1. Unlike paho it skips mids still in use
+    /// (paho would fail such a publish with `MQTT_ERR_QUEUE_SIZE` and reuse the id for a
+    /// SUBSCRIBE), which only differs once 65535 requests are outstanding.
+    fn next_mid(&mut self) -> Result<u16, SessionError> {
+        for _ in 0..u16::MAX {
+            self.last_mid = if self.last_mid == u16::MAX {
+                1
+            } else {
+                self.last_mid + 1
+            };
+            let mid = self.last_mid;
+            if !self.store.contains(mid) && !self.pending_acks.contains(&mid) {
+                return Ok(mid);
+            }
+        }
+        Err(SessionError::NoFreeMid)
+    }
+
+    /// paho's `_messages_reconnect_reset_out`: every stored message goes back to `Publish`
+    /// (or `ResendPubrel`), to be sent at CONNACK regardless of `max_inflight`, as paho does.
+    fn reset_out_messages(&mut self) {
+        self.inflight = 0;
+        self.store.clear_queued();
+        let clean = self.clean_session();
+        for m in self.store.iter_mut() {
+            let (dup, state) = match (m.qos, m.state) {
+                (QoS::ExactlyOnce, OutState::WaitPubcomp | OutState::ResendPubrel) if !clean => {
+                    (false, OutState::ResendPubrel)
+                }
+                // A clean session forgets the broker side of any QoS 2 flow, so the PUBLISH
+                // itself is re-sent; paho marks it DUP whenever it had left the `Publish` state,
+                // even if it was only queued.
+                (QoS::ExactlyOnce, state) if clean => {
+                    (state != OutState::Publish, OutState::Publish)
+                }
+                (_, OutState::WaitPuback | OutState::WaitPubrec) => (true, OutState::Publish),
+                _ => (false, OutState::Publish),
+            };
+            m.dup |= dup;
+            m.state = state;
+        }
+    }
+
+    /// paho's `_update_inflight`: releases queued messages, oldest first, into free slots.
+    fn release_queued(&mut self) {
+        if self.opts.max_inflight == 0 {
+            return;
+        }
+        while self.inflight < self.opts.max_inflight {
+            let Some(m) = self.store.pop_queued() else {
+                return;
+            };
+            m.state = OutState::sent(m.qos);
+            let mid = m.mid;
+            self.inflight += 1;
+            self.tx.push_back(Outgoing::PublishStored { mid });
+        }
+    }
+
+    /// Ends the connection: reports why (paho reports success whenever a DISCONNECT was
+    /// pending), then drops what was left to send.
+    fn close(&mut self, reason: DisconnectReason) {
+        let reason = if matches!(self.link, Link::Disconnecting { .. }) {
+            DisconnectReason::UserRequested
+        } else {
+            reason
+        };
+        self.shut(Some(reason));
+    }
+
+    /// Closes the link. Unsent QoS 0 publishes are reported as dropped (paho marks them
+    /// `MQTT_ERR_CONN_LOST` at its next reconnect; we do it now so a waiter is released even
+    /// if no reconnect comes). Unanswered SUBSCRIBE/UNSUBSCRIBE mids are freed: a broker never
+    /// answers them on a later connection. Stored QoS 1/2 messages stay for the next one.
+    fn shut(&mut self, reason: Option<DisconnectReason>) {
+        self.link = Link::Closed;
+        self.timers = None;
+        self.pending_acks.clear();
+        if let Some(reason) = reason {
+            self.events.push_back(Event::Disconnected { reason });
+        }
+        for packet in self.tx.drain(..) {
+            if let Outgoing::PublishQos0 { mid, .. } = packet {
+                self.events.push_back(Event::PublishDropped { mid });
+            }
+        }
+    }
+}
+
+/// paho's `_filter_wildcard_len_check`: not empty, at most 65535 bytes, `+`/`#` only as a whole
+/// level, nothing after `#`.
+fn paho_filter_ok(filter: &str) -> bool {
+    !filter.is_empty()
+        && codec::fits_u16(filter.len())
+        && !filter
+            .split('/')
+            .any(|level| level.len() > 1 && level.contains(['+', '#']))
+        && !filter.contains("#/")
+}
+
+/// A 22-character base-62 client id from 128 random bits, the shape paho generates with
+/// `_base62(uuid4().int, padding=22)`. The bits come from std's randomly keyed hasher, which
+/// is enough for an identifier and needs no extra dependency.
+fn random_client_id() -> Vec<u8> {
+    use std::hash::{BuildHasher, Hasher};
+    const DIGITS: &[u8; 62] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let state = std::collections::hash_map::RandomState::new();
+    let mut bits: u128 = 0;
+    for word in 0..2u64 {
+        let mut hasher = state.build_hasher();
+        hasher.write_u64(word);
+        bits = (bits << 64) | u128::from(hasher.finish());
+    }
+    let mut id = vec![b'0'; 22];
+    for slot in id.iter_mut().rev() {
+        // `bits % 62` is below 62, so the index cast cannot truncate.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (bits % 62) as usize;
+        *slot = DIGITS[digit];
+        bits /= 62;
+    }
+    id
+}
