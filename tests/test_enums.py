@@ -6,7 +6,6 @@ import enum
 
 import paho.mqtt.enums as paho_enums
 import pytest
-
 from turbomqtt import enums
 
 NAMES = [
