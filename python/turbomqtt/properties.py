@@ -451,9 +451,10 @@ class Properties:
         self.clear()
         propslen, used = VariableByteIntegers.decode(buffer)
         end = used + propslen
-        if end > len(buffer):
-            raise MalformedPacket("Property length is larger than the data available")
         pos = used
+        # Every read below sees buffer[pos:end], so it is bounded both by the property length
+        # and by the data really there; running out of either is a MalformedPacket, raised by
+        # the read that runs out (so with the same message as paho where paho raises one).
         while pos < end:
             ident, n = VariableByteIntegers.decode(buffer[pos:end])
             pos += n
