@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import ast
 import collections
+import copy
 import inspect
 import pathlib
+import pickle
 import random
 import struct
 from collections.abc import Callable
@@ -790,3 +792,24 @@ def test_subscribeoptions_attribute_rules() -> None:
         opts.retainHandling = 7
         with pytest.raises(AssertionError, match="Retain handling should be 0, 1 or 2, not 7"):
             opts.pack()
+
+
+# --------------------------------------------------------------------------------------------
+# Copies, pickles and paho's odd helper name
+
+
+def test_copy_and_pickle_like_paho() -> None:
+    for props_cls, opts_cls, rc_cls in ((Props, SO, RC), (PProps, PSO, PRC)):
+        props = props_cls(PT.PUBLISH)
+        props.UserProperty = ("a", "b")
+        props.TopicAlias = 4
+        clone = copy.deepcopy(props)
+        clone.UserProperty = ("c", "d")
+        assert str(props) == "[TopicAlias : 4, UserProperty : [('a', 'b')]]"
+        assert str(clone) == "[TopicAlias : 4, UserProperty : [('a', 'b'), ('c', 'd')]]"
+        assert str(pickle.loads(pickle.dumps(props))) == str(props)
+        opts = opts_cls(1, True)
+        assert str(copy.copy(opts)) == str(pickle.loads(pickle.dumps(opts))) == str(opts)
+        rc = rc_cls(PT.CONNACK, identifier=0x87)
+        assert repr(pickle.loads(pickle.dumps(rc))) == "ReasonCode(Connack, 'Not authorized')"
+        assert rc.__getName__(PT.SUBACK, 1) == "Granted QoS 1"

@@ -137,16 +137,14 @@ class VariableByteIntegers:
         longer than four bytes. Like paho, a non-minimal encoding is accepted.
         """
         value = 0
-        for used in range(5):
-            if used == 4:
-                raise MalformedPacket("Variable Byte Integer is more than four bytes long")
+        for used in range(4):
             if used >= len(buffer):
                 raise MalformedPacket("Not enough data to decode Variable Byte Integer")
             byte = buffer[used]
             value |= (byte & 0x7F) << (7 * used)
             if not byte & 0x80:
                 return value, used + 1
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise MalformedPacket("Variable Byte Integer is more than four bytes long")
 
 
 # Value encodings, in paho's order: Properties.types[i] names encoding i.
