@@ -535,6 +535,8 @@ MALFORMED_SAME_MESSAGE = [
     (b"\x06\x26\x00\x01a\x00\x01", "Length delimited string too long"),
     (b"\x04\x03\x00\x01\x00", "[MQTT-1.5.4-2] Null found in UTF-8 data"),
     (b"\x06\x03\x00\x03\xef\xbb\xbf", "[MQTT-1.5.4-3] U+FEFF in UTF-8 data"),
+    (b"\x07\x03\x00\x04\xef\xbb\xbf\x00", "[MQTT-1.5.4-3] U+FEFF in UTF-8 data"),
+    (b"\x07\x03\x00\x04\x00\xef\xbb\xbf", "[MQTT-1.5.4-2] Null found in UTF-8 data"),
 ]
 
 
