@@ -109,6 +109,9 @@ def test_exceptions_are_defined_once() -> None:
     assert issubclass(exception.MQTTException, Exception)
     assert properties.PacketTypes is PT
     assert reasoncodes.PacketTypes is PT
+    # paho's subscribeoptions defines a second, unrelated MQTTException; turbomqtt has one class,
+    # so `except MQTTException` also catches SubscribeOptions' errors.
+    assert paho_subscribeoptions.MQTTException is not paho_exception.MQTTException
 
 
 @pytest.mark.parametrize(
