@@ -66,16 +66,31 @@ def writeUTF(data: Union[str, bytes]) -> bytearray:
     return writeInt16(len(raw)) + raw
 
 
-def _prefixed_length(buffer: _Buffer, maxlen: int, what: str) -> int:
-    """Length of the length-prefixed field at the start of ``buffer``, checked against the
-    bytes really available (at most ``maxlen``)."""
-    available = min(maxlen, len(buffer))
-    if available < 2:
+def _prefixed_length(buffer: _Buffer, pos: int, limit: int, what: str) -> int:
+    """Length of the length-prefixed field at ``buffer[pos]``, which must end by ``limit``."""
+    if limit - pos < 2:
         raise MalformedPacket(f"Not enough data to read {what} length")
-    length = readInt16(buffer)
-    if length > available - 2:
+    length: int = struct.unpack_from("!H", buffer, pos)[0]
+    if length > limit - pos - 2:
         raise MalformedPacket(f"Length delimited {what} too long")
     return length
+
+
+def _read_utf(buffer: _Buffer, pos: int, limit: int) -> tuple[str, int]:
+    length = _prefixed_length(buffer, pos, limit, "string")
+    try:
+        text = bytes(buffer[pos + 2 : pos + 2 + length]).decode("utf-8")
+    except UnicodeDecodeError as err:
+        # Python's strict UTF-8 codec also rejects encoded surrogates (U+D800-U+DFFF),
+        # which MQTT forbids [MQTT-1.5.4-1].
+        raise MalformedPacket(f"[MQTT-1.5.4-1] Invalid UTF-8 data: {err}") from err
+    # Report whichever forbidden character comes first, as a character-by-character scan would.
+    null, bom = text.find("\x00"), text.find("\ufeff")
+    if null >= 0 and (bom < 0 or null < bom):
+        raise MalformedPacket("[MQTT-1.5.4-2] Null found in UTF-8 data")
+    if bom >= 0:
+        raise MalformedPacket("[MQTT-1.5.4-3] U+FEFF in UTF-8 data")
+    return text, length + 2
 
 
 def readUTF(buffer: _Buffer, maxlen: int) -> tuple[str, int]:
@@ -84,19 +99,7 @@ def readUTF(buffer: _Buffer, maxlen: int) -> tuple[str, int]:
     Returns the text and the bytes consumed. Raises :class:`MalformedPacket` if the field does
     not fit, is not UTF-8, or holds U+0000 or U+FEFF (paho rejects both).
     """
-    length = _prefixed_length(buffer, maxlen, "string")
-    try:
-        text = bytes(buffer[2 : 2 + length]).decode("utf-8")
-    except UnicodeDecodeError as err:
-        # Python's strict UTF-8 codec also rejects encoded surrogates (U+D800-U+DFFF),
-        # which MQTT forbids [MQTT-1.5.4-1].
-        raise MalformedPacket(f"[MQTT-1.5.4-1] Invalid UTF-8 data: {err}") from err
-    for char in text:
-        if char == "\x00":
-            raise MalformedPacket("[MQTT-1.5.4-2] Null found in UTF-8 data")
-        if char == "\ufeff":
-            raise MalformedPacket("[MQTT-1.5.4-3] U+FEFF in UTF-8 data")
-    return text, length + 2
+    return _read_utf(buffer, 0, min(maxlen, len(buffer)))
 
 
 def writeBytes(buffer: _Buffer) -> bytearray:
@@ -104,13 +107,29 @@ def writeBytes(buffer: _Buffer) -> bytearray:
     return writeInt16(len(buffer)) + buffer
 
 
+def _read_bytes(buffer: _Buffer, pos: int, limit: int) -> tuple[_Buffer, int]:
+    length = _prefixed_length(buffer, pos, limit, "binary data")
+    return buffer[pos + 2 : pos + 2 + length], length + 2
+
+
 def readBytes(buffer: _Buffer, maxlen: int) -> tuple[_Buffer, int]:
     """Read MQTT binary data from ``buffer``, using at most ``maxlen`` bytes.
 
     Returns the data (a slice of ``buffer``, so of its type) and the bytes consumed.
     """
-    length = _prefixed_length(buffer, maxlen, "binary data")
-    return buffer[2 : 2 + length], length + 2
+    return _read_bytes(buffer, 0, min(maxlen, len(buffer)))
+
+
+def _decode_vbi(buffer: _Buffer, pos: int, limit: int) -> tuple[int, int]:
+    value = 0
+    for used in range(4):
+        if pos + used >= limit:
+            raise MalformedPacket("Not enough data to decode Variable Byte Integer")
+        byte = buffer[pos + used]
+        value |= (byte & 0x7F) << (7 * used)
+        if not byte & 0x80:
+            return value, used + 1
+    raise MalformedPacket("Variable Byte Integer is more than four bytes long")
 
 
 class VariableByteIntegers:
@@ -136,17 +155,7 @@ class VariableByteIntegers:
         Raises :class:`MalformedPacket` if the data ends inside the integer or the integer is
         longer than four bytes. Like paho, a non-minimal encoding is accepted.
         """
-        value = 0
-        for used in range(5):
-            if used == 4:
-                raise MalformedPacket("Variable Byte Integer is more than four bytes long")
-            if used >= len(buffer):
-                raise MalformedPacket("Not enough data to decode Variable Byte Integer")
-            byte = buffer[used]
-            value |= (byte & 0x7F) << (7 * used)
-            if not byte & 0x80:
-                return value, used + 1
-        raise AssertionError("unreachable")  # pragma: no cover
+        return _decode_vbi(buffer, 0, len(buffer))
 
 
 # Value encodings, in paho's order: Properties.types[i] names encoding i.
@@ -226,6 +235,12 @@ _PROPERTY_TABLE: tuple[tuple[int, str, int, tuple[int, ...]], ...] = (
     (42, "Shared Subscription Available", _BYTE, (_CONNACK,)),
 )
 
+_IDENT_BY_COMPRESSED = {name.replace(" ", ""): ident for ident, name, _, _ in _PROPERTY_TABLE}
+_COMPRESSED_BY_IDENT = {ident: name for name, ident in _IDENT_BY_COMPRESSED.items()}
+_NAME_BY_IDENT = {ident: name for ident, name, _, _ in _PROPERTY_TABLE}
+_KIND_BY_IDENT = {ident: kind for ident, _, kind, _ in _PROPERTY_TABLE}
+_PACKETS_BY_IDENT = {ident: packets for ident, _, _, packets in _PROPERTY_TABLE}
+
 # Properties that may appear more than once; they are kept as lists.
 _MULTIPLE = frozenset((11, 38))
 
@@ -261,7 +276,8 @@ class Properties:
     type does not allow, or a value out of range raises :class:`MQTTException`.
 
     ``names`` maps each property name (with spaces) to its identifier, ``properties`` maps each
-    identifier to ``(encoding, packet types)``, and ``types`` lists the encodings.
+    identifier to ``(encoding, packet types)``, and ``types`` lists the encodings. They are
+    per-instance copies of the MQTT 5.0 tables, for reading: changing them changes nothing.
     """
 
     packetType: int
@@ -314,52 +330,48 @@ class Properties:
             # paho raises IndexError here; a will is the one such type in normal use.
             return "WillMessage" if self.packetType == PacketTypes.WILLMESSAGE else "Unknown"
 
-    def _compressed_names(self) -> list[str]:
-        return [name.replace(" ", "") for name in self.names]
-
     def allowsMultiple(self, compressedName: str) -> bool:
         """Whether the property may occur several times (and so is kept as a list)."""
-        return self.getIdentFromName(compressedName) in _MULTIPLE
+        return _IDENT_BY_COMPRESSED.get(compressedName) in _MULTIPLE
 
     def getIdentFromName(self, compressedName: str) -> int:
         """The identifier of the property called ``compressedName`` (no spaces), else -1."""
-        for name, ident in self.names.items():
-            if name.replace(" ", "") == compressedName:
-                return ident
-        return -1
+        return _IDENT_BY_COMPRESSED.get(compressedName, -1)
 
     def getNameFromIdent(self, identifier: int) -> Union[str, None]:
         """The name (with spaces) of the property numbered ``identifier``, else ``None``."""
-        found = None
-        for name, ident in self.names.items():
-            if ident == identifier:
-                found = name
-        return found
+        return _NAME_BY_IDENT.get(identifier)
+
+    def _validated(self, name: str, value: Any) -> int:
+        """Check that property ``name`` (compressed) may hold ``value`` in this packet type;
+        returns its identifier."""
+        ident = _IDENT_BY_COMPRESSED.get(name)
+        if ident is None:
+            raise MQTTException(f"Property name must be one of {self.names.keys()}")
+        if self.packetType not in _PACKETS_BY_IDENT[ident]:
+            raise MQTTException(
+                f"Property {name} does not apply to packet type {self._packet_name()}"
+            )
+        if not isinstance(value, list):
+            _check_value(name, value)
+        return ident
 
     def __setattr__(self, name: str, value: Any) -> None:
         name = name.replace(" ", "")
         if name in _INTERNAL:
             object.__setattr__(self, name, value)
             return
-        ident = self.getIdentFromName(name)
-        if ident == -1:
-            raise MQTTException(f"Property name must be one of {self.names.keys()}")
-        if self.packetType not in self.properties[ident][1]:
-            raise MQTTException(
-                f"Property {name} does not apply to packet type {self._packet_name()}"
-            )
-        if not isinstance(value, list):
-            _check_value(name, value)
-        if ident in _MULTIPLE:
+        if self._validated(name, value) in _MULTIPLE:
             items = value if isinstance(value, list) else [value]
-            if hasattr(self, name):
-                items = object.__getattribute__(self, name) + items
+            if name in self.__dict__:
+                # A new list, as paho makes: a list the caller kept hold of is not changed.
+                items = self.__dict__[name] + items
             value = items
         object.__setattr__(self, name, value)
 
     def _present(self) -> list[str]:
         """Compressed names of the properties that are set, in identifier order."""
-        return [name for name in self._compressed_names() if hasattr(self, name)]
+        return [name for name in _IDENT_BY_COMPRESSED if name in self.__dict__]
 
     def __str__(self) -> str:
         return "[" + ", ".join(f"{name} : {getattr(self, name)}" for name in self._present()) + "]"
@@ -407,7 +419,7 @@ class Properties:
         body = bytearray()
         for name in self._present():
             ident = self.getIdentFromName(name)
-            kind = self.properties[ident][0]
+            kind = _KIND_BY_IDENT[ident]
             value = getattr(self, name)
             for item in value if self.allowsMultiple(name) else [value]:
                 body += self.writeProperty(ident, kind, item)
@@ -417,28 +429,7 @@ class Properties:
         """Read one value of encoding ``type`` from ``buffer``, using at most ``propslen``
         bytes; returns ``(value, bytes used)``. A value that does not fit raises
         :class:`MalformedPacket`."""
-        available = min(propslen, len(buffer))
-        fixed = {_BYTE: 1, _INT16: 2, _INT32: 4}.get(type)
-        if fixed is not None and fixed > available:
-            raise MalformedPacket(f"Not enough data to read a {_TYPES[type]} property value")
-        if type == _BYTE:
-            return buffer[0], 1
-        if type == _INT16:
-            return readInt16(buffer), 2
-        if type == _INT32:
-            return readInt32(buffer), 4
-        if type == _VBI:
-            value, used = VariableByteIntegers.decode(buffer[:available])
-            return value, used
-        if type == _BINARY:
-            return readBytes(buffer, available)
-        if type == _STRING:
-            return readUTF(buffer, available)
-        if type == _PAIR:
-            key, used = readUTF(buffer, available)
-            val, used2 = readUTF(buffer[used:], available - used)
-            return (key, val), used + used2
-        raise MalformedPacket(f"Unknown property value encoding {type!r}")
+        return _read_value(buffer, 0, min(propslen, len(buffer)), type)
 
     def unpack(self, buffer: _Buffer) -> tuple[Properties, int]:
         """Replace the properties with those encoded at the start of ``buffer``.
@@ -451,23 +442,60 @@ class Properties:
         self.clear()
         propslen, used = VariableByteIntegers.decode(buffer)
         end = used + propslen
-        if end > len(buffer):
-            raise MalformedPacket("Property length is larger than the data available")
+        # Every read is bounded both by the property length and by the data really there;
+        # running out of either is a MalformedPacket, raised by the read that runs out (so with
+        # the same message as paho where paho raises one). Reading at offsets, not slicing,
+        # keeps a packet with many properties linear.
+        limit = min(end, len(buffer))
         pos = used
         while pos < end:
-            ident, n = VariableByteIntegers.decode(buffer[pos:end])
+            ident, n = _decode_vbi(buffer, pos, limit)
             pos += n
-            entry = self.properties.get(ident)
-            name = self.getNameFromIdent(ident)
-            if entry is None or name is None:
+            name = _COMPRESSED_BY_IDENT.get(ident)
+            if name is None:
                 raise MalformedPacket(f"Unknown property identifier {ident}")
-            value, n = self.readProperty(buffer[pos:end], entry[0], end - pos)
+            value, n = _read_value(buffer, pos, limit, _KIND_BY_IDENT[ident])
             pos += n
-            compressed = name.replace(" ", "")
-            if not self.allowsMultiple(compressed) and hasattr(self, compressed):
-                raise MQTTException(f"Property '{compressed}' must not exist more than once")
-            setattr(self, name, value)
+            if ident in _MULTIPLE:
+                self._validated(name, value)
+                held = self.__dict__.get(name)
+                if held is None:
+                    object.__setattr__(self, name, [value])
+                else:
+                    held.append(value)  # a list made by this call (clear() ran first)
+                continue
+            if name in self.__dict__:
+                raise MQTTException(f"Property '{name}' must not exist more than once")
+            self._validated(name, value)
+            object.__setattr__(self, name, value)
         return self, end
+
+
+_FIXED_SIZES = {_BYTE: 1, _INT16: 2, _INT32: 4}
+
+
+def _read_value(buffer: _Buffer, pos: int, limit: int, kind: int) -> tuple[Any, int]:
+    """One property value of encoding ``kind`` at ``buffer[pos]``, ending by ``limit``."""
+    size = _FIXED_SIZES.get(kind)
+    if size is not None and pos + size > limit:
+        raise MalformedPacket(f"Not enough data to read a {_TYPES[kind]} property value")
+    if kind == _BYTE:
+        return buffer[pos], 1
+    if kind == _INT16:
+        return struct.unpack_from("!H", buffer, pos)[0], 2
+    if kind == _INT32:
+        return struct.unpack_from("!L", buffer, pos)[0], 4
+    if kind == _VBI:
+        return _decode_vbi(buffer, pos, limit)
+    if kind == _BINARY:
+        return _read_bytes(buffer, pos, limit)
+    if kind == _STRING:
+        return _read_utf(buffer, pos, limit)
+    if kind == _PAIR:
+        key, used = _read_utf(buffer, pos, limit)
+        val, used2 = _read_utf(buffer, pos + used, limit)
+        return (key, val), used + used2
+    raise MalformedPacket(f"Unknown property value encoding {kind!r}")
 
 
 def _check_value(name: str, value: Any) -> None:
