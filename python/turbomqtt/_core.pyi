@@ -1,3 +1,5 @@
+from typing import Any, final
+
 # Stub of the private native module; checked against the binary by `make lint` (stubtest).
 
 __version__: str
@@ -43,10 +45,94 @@ def baidu(
     client_id: str,
 ) -> tuple[str, str, str]: ...
 def topic_matches_sub(sub: str, topic: str) -> bool: ...
+
+EV_CONNACK: int
+EV_MESSAGE: int
+EV_PUBLISHED: int
+EV_SUBACK: int
+EV_UNSUBACK: int
+EV_DISCONNECTED: int
+EV_LOG: int
+EV_RETRY: int
+
+@final
+class TlsConfig:
+    def __new__(
+        cls,
+        *,
+        ca_certs: str | None,
+        ca_data: bytes | None,
+        system_roots: bool,
+        certfile: str | None,
+        keyfile: str | None,
+        keyfile_password: bytes | None,
+        verify: bool,
+        check_hostname: bool,
+        min_version: int | None,
+        max_version: int | None,
+        alpn_protocols: list[str] | None,
+        ciphers: str | None,
+    ) -> TlsConfig: ...
+
+@final
+class CoreClient:
+    def __new__(cls) -> CoreClient: ...
+    def connect(
+        self,
+        *,
+        transport: str,
+        host: str,
+        port: int,
+        keepalive: int,
+        bind_address: str,
+        bind_port: int,
+        timeout: float,
+        client_id: bytes,
+        clean_session: bool,
+        protocol: int,
+        bridge: bool,
+        username: bytes | None,
+        password: bytes | None,
+        will: tuple[bytes, bytes, int, bool] | None,
+        max_inflight: int,
+        max_queued: int,
+        tls: TlsConfig | None,
+        ws_path: str,
+        ws_headers: list[tuple[str, str]],
+        manual_ack: bool,
+    ) -> None: ...
+    def publish(
+        self, topic: str, payload: bytes | bytearray, qos: int, retain: bool
+    ) -> tuple[int, int]: ...
+    def subscribe(self, topics: list[tuple[str, int]]) -> tuple[int, int | None]: ...
+    def unsubscribe(self, topics: list[str]) -> tuple[int, int | None]: ...
+    def disconnect(self) -> int: ...
+    @staticmethod
+    def ack(mid: int, qos: int) -> int: ...
+    def next_events(self, timeout: float) -> list[tuple[Any, ...]]: ...
+    def wakeup(self) -> None: ...
+    def sleep(self, seconds: float) -> None: ...
+    def flush(self, timeout: float) -> bool: ...
+    def is_open(self) -> bool: ...
+    def want_write(self) -> bool: ...
+    def has_pending(self) -> bool: ...
+    def connect_identity(self) -> tuple[int, bytes]: ...
+    def close(self) -> None: ...
+
 def valid_topic(topic: str) -> bool: ...
 def valid_filter(filter: str) -> bool: ...
 
 __all__ = [
+    "EV_CONNACK",
+    "EV_DISCONNECTED",
+    "EV_LOG",
+    "EV_MESSAGE",
+    "EV_PUBLISHED",
+    "EV_RETRY",
+    "EV_SUBACK",
+    "EV_UNSUBACK",
+    "CoreClient",
+    "TlsConfig",
     "__version__",
     "aliyun",
     "baidu",

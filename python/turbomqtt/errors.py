@@ -11,6 +11,7 @@ __all__ = [
     "TokenExpiredError",
     "TokenMalformedError",
     "TokenSignatureError",
+    "WebsocketConnectionError",
 ]
 
 
@@ -42,3 +43,7 @@ class TokenExpiredError(TokenError):
 class TokenSignatureError(TokenError):
     """A token's ``sign`` does not match: another access key signed it, or one of its signed
     fields (``version``, ``res``, ``et``, ``method``) was changed afterwards."""
+
+
+class WebsocketConnectionError(ConnectionError):
+    """The WebSocket handshake with the broker failed (paho's class of the same name)."""

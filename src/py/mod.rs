@@ -1,4 +1,6 @@
-//! pyo3 wrappers: take owned arguments, call the pure Rust functions, convert errors.
+//! pyo3 wrappers: take owned arguments, call the pure Rust code, convert errors.
 
 pub mod auth;
+pub mod client;
+pub mod tls;
 pub mod topic;

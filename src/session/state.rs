@@ -258,6 +258,27 @@ impl Session {
             .collect()
     }
 
+    /// Replaces the options the next CONNECT is built from (paho reads user name, password,
+    /// will, keepalive and limits afresh at every connect), keeping the outgoing store and the
+    /// mid counter. Fails, changing nothing, if a CONNECT field is over 65535 bytes.
+    pub fn set_options(&mut self, opts: SessionOptions) -> Result<(), SessionError> {
+        if !codec::connect_fields_fit(&opts) {
+            return Err(SessionError::PacketTooLarge);
+        }
+        self.protocol = opts.protocol;
+        self.opts = opts;
+        Ok(())
+    }
+
+    /// The owner closed the transport on purpose without a loss to report (paho's
+    /// `reconnect()` closing the old socket, or the client going away): no `Disconnected`
+    /// event. Unsent QoS 0 publishes are still reported as dropped.
+    pub fn abandon(&mut self) {
+        if self.link != Link::Closed {
+            self.shut(None);
+        }
+    }
+
     // ----- connection lifecycle ------------------------------------------------------------
 
     /// The transport is open: queue CONNECT. paho's `reconnect()`: whatever the previous
@@ -338,7 +359,7 @@ impl Session {
         let alive = timers.ping_sent.is_none() || since(timers.last_in) < keepalive;
         if self.link == Link::Connected && alive {
             let mut timers = timers;
-            if timers.ping_sent.map_or(true, |t| since(t) >= keepalive) {
+            if timers.ping_sent.is_none_or(|t| since(t) >= keepalive) {
                 self.tx.push_back(Outgoing::PingReq);
                 timers.ping_sent = Some(now);
             }
@@ -420,6 +441,11 @@ impl Session {
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Whether events are waiting to be taken.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// Every pending event, oldest first, in one batch.

@@ -1,0 +1,355 @@
+"""The callback half of :class:`turbomqtt.client.Client`: the ``on_*`` properties, their
+decorator forms, and how each event is handed to user code with paho's exact arguments.
+
+Callbacks are looked up through normal attribute access (``self.on_connect``), so a subclass
+that defines ``on_connect`` as a method is honoured, as in paho.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional, TypeVar
+
+from turbomqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode, MQTTProtocolVersion
+from turbomqtt.packettypes import PacketTypes
+from turbomqtt.properties import Properties
+from turbomqtt.reasoncodes import ReasonCode
+
+if TYPE_CHECKING:
+    from turbomqtt._message import MQTTMessage
+    from turbomqtt.matcher import MQTTMatcher
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_LOGGING_LEVEL = {
+    LogLevel.MQTT_LOG_DEBUG: logging.DEBUG,
+    LogLevel.MQTT_LOG_INFO: logging.INFO,
+    LogLevel.MQTT_LOG_NOTICE: logging.INFO,
+    LogLevel.MQTT_LOG_WARNING: logging.WARNING,
+    LogLevel.MQTT_LOG_ERR: logging.ERROR,
+}
+
+_CALLBACKS = (
+    "on_log",
+    "on_pre_connect",
+    "on_connect",
+    "on_connect_fail",
+    "on_subscribe",
+    "on_message",
+    "on_publish",
+    "on_unsubscribe",
+    "on_disconnect",
+    "on_socket_open",
+    "on_socket_close",
+    "on_socket_register_write",
+    "on_socket_unregister_write",
+)
+
+
+def _callback_property(name: str, doc: str) -> property:
+    attr = "_" + name
+
+    def getter(self: Any) -> Optional[Callable[..., Any]]:
+        return getattr(self, attr)  # type: ignore[no-any-return]
+
+    def setter(self: Any, func: Optional[Callable[..., Any]]) -> None:
+        with self._callback_mutex:
+            setattr(self, attr, func)
+
+    return property(getter, setter, doc=doc)
+
+
+def _decorator(name: str) -> Callable[[Any], Callable[[F], F]]:
+    def make(self: Any) -> Callable[[F], F]:
+        def decorator(func: F) -> F:
+            setattr(self, name, func)
+            return func
+
+        return decorator
+
+    make.__name__ = name[3:] + "_callback"
+    make.__doc__ = f"Decorator form of ``{name}``: ``@client.{make.__name__}()``."
+    return make
+
+
+class _CallbackMixin:
+    """Callback storage and dispatch; mixed into ``Client``."""
+
+    # Provided by Client.
+    _callback_api_version: CallbackAPIVersion
+    _protocol: MQTTProtocolVersion
+    _userdata: Any
+    _logger: Optional[logging.Logger]
+    _callback_mutex: threading.RLock
+    _in_callback_mutex: threading.Lock
+    _on_message_filtered: MQTTMatcher
+    suppress_exceptions: bool
+
+    def _init_callbacks(self) -> None:
+        for name in _CALLBACKS:
+            setattr(self, "_" + name, None)
+
+    on_log = _callback_property("on_log", "``on_log(client, userdata, level, buf)``: a log line.")
+    on_pre_connect = _callback_property(
+        "on_pre_connect", "``on_pre_connect(client, userdata)``: just before connecting."
+    )
+    on_connect = _callback_property(
+        "on_connect",
+        "``on_connect(client, userdata, flags, reason_code, properties)`` (VERSION2) or "
+        "``on_connect(client, userdata, flags, rc)`` (VERSION1): the CONNACK arrived.",
+    )
+    on_connect_fail = _callback_property(
+        "on_connect_fail",
+        "``on_connect_fail(client, userdata)``: a (re)connect in the loop failed.",
+    )
+    on_subscribe = _callback_property(
+        "on_subscribe",
+        "``on_subscribe(client, userdata, mid, reason_code_list, properties)`` (VERSION2) or "
+        "``on_subscribe(client, userdata, mid, granted_qos)`` (VERSION1): SUBACK.",
+    )
+    on_message = _callback_property(
+        "on_message", "``on_message(client, userdata, message)``: a message arrived."
+    )
+    on_publish = _callback_property(
+        "on_publish",
+        "``on_publish(client, userdata, mid, reason_code, properties)`` (VERSION2) or "
+        "``on_publish(client, userdata, mid)`` (VERSION1): a message was published.",
+    )
+    on_unsubscribe = _callback_property(
+        "on_unsubscribe",
+        "``on_unsubscribe(client, userdata, mid, reason_code_list, properties)`` (VERSION2) or "
+        "``on_unsubscribe(client, userdata, mid)`` (VERSION1): UNSUBACK.",
+    )
+    on_disconnect = _callback_property(
+        "on_disconnect",
+        "``on_disconnect(client, userdata, flags, reason_code, properties)`` (VERSION2) or "
+        "``on_disconnect(client, userdata, rc)`` (VERSION1): the connection closed.",
+    )
+    on_socket_open = _callback_property(
+        "on_socket_open",
+        "``on_socket_open(client, userdata, sock)``: the connection opened (``sock`` is None: "
+        "the socket lives in Rust).",
+    )
+    on_socket_close = _callback_property(
+        "on_socket_close", "``on_socket_close(client, userdata, sock)``: the connection closed."
+    )
+    on_socket_register_write = _callback_property(
+        "on_socket_register_write", "Accepted for compatibility; never called (writes are in Rust)."
+    )
+    on_socket_unregister_write = _callback_property(
+        "on_socket_unregister_write",
+        "Accepted for compatibility; never called (writes are in Rust).",
+    )
+
+    log_callback = _decorator("on_log")
+    pre_connect_callback = _decorator("on_pre_connect")
+    connect_callback = _decorator("on_connect")
+    connect_fail_callback = _decorator("on_connect_fail")
+    subscribe_callback = _decorator("on_subscribe")
+    message_callback = _decorator("on_message")
+    publish_callback = _decorator("on_publish")
+    unsubscribe_callback = _decorator("on_unsubscribe")
+    disconnect_callback = _decorator("on_disconnect")
+    socket_open_callback = _decorator("on_socket_open")
+    socket_close_callback = _decorator("on_socket_close")
+    socket_register_write_callback = _decorator("on_socket_register_write")
+    socket_unregister_write_callback = _decorator("on_socket_unregister_write")
+
+    def message_callback_add(self, sub: str, callback: Callable[..., Any]) -> None:
+        """Call ``callback(client, userdata, message)`` for messages matching ``sub`` instead
+        of ``on_message``. Several filters may match one message; each callback runs."""
+        if callback is None or sub is None:
+            raise ValueError("sub and callback must both be defined.")
+        with self._callback_mutex:
+            self._on_message_filtered[sub] = callback
+
+    def topic_callback(self, sub: str) -> Callable[[F], F]:
+        """Decorator form of :meth:`message_callback_add`."""
+
+        def decorator(func: F) -> F:
+            self.message_callback_add(sub, func)
+            return func
+
+        return decorator
+
+    def message_callback_remove(self, sub: str) -> None:
+        """Remove a filter added with :meth:`message_callback_add` (unknown ones are ignored)."""
+        if sub is None:
+            raise ValueError("sub must defined.")
+        with self._callback_mutex:
+            try:
+                del self._on_message_filtered[sub]
+            except KeyError:
+                pass
+
+    # --- dispatch -------------------------------------------------------------------------------
+
+    def _easy_log(self, level: LogLevel, fmt: str, *args: Any) -> None:
+        on_log = self.on_log
+        if on_log is not None:
+            buf = fmt % args
+            try:
+                on_log(self, self._userdata, level, buf)
+            except Exception:  # noqa: S110 - paho swallows on_log errors (it cannot log them)
+                pass
+        logger = self._logger
+        if logger is not None:
+            logger.log(_LOGGING_LEVEL[level], fmt, *args)
+
+    def _run(self, name: str, func: Callable[..., Any], *args: Any) -> None:
+        with self._in_callback_mutex:
+            try:
+                func(self, self._userdata, *args)
+            except Exception as err:
+                self._easy_log(LogLevel.MQTT_LOG_ERR, "Caught exception in %s: %s", name, err)
+                if not self.suppress_exceptions:
+                    raise
+
+    def _v2(self) -> bool:
+        return self._callback_api_version == CallbackAPIVersion.VERSION2
+
+    def _call_pre_connect(self) -> None:
+        with self._callback_mutex:
+            func = self.on_pre_connect
+        if func:
+            self._run("on_pre_connect", func)
+
+    def _call_socket_open(self) -> None:
+        with self._callback_mutex:
+            func = self.on_socket_open
+        if func:
+            self._run("on_socket_open", func, None)
+
+    def _call_socket_close(self) -> None:
+        with self._callback_mutex:
+            func = self.on_socket_close
+        if func:
+            self._run("on_socket_close", func, None)
+
+    def _handle_on_connect_fail(self) -> None:
+        with self._callback_mutex:
+            func = self.on_connect_fail
+        if func:
+            with self._in_callback_mutex:
+                try:
+                    func(self, self._userdata)
+                except Exception as err:
+                    self._easy_log(
+                        LogLevel.MQTT_LOG_ERR, "Caught exception in on_connect_fail: %s", err
+                    )
+
+    def _do_on_connect(self, rc: int, session_present: bool) -> None:
+        with self._callback_mutex:
+            func = self.on_connect
+        if not func:
+            return
+        if self._v2():
+            from turbomqtt.client import ConnectFlags, convert_connack_rc_to_reason_code
+
+            self._run(
+                "on_connect",
+                func,
+                ConnectFlags(session_present=bool(session_present)),
+                convert_connack_rc_to_reason_code(rc),
+                Properties(PacketTypes.CONNACK),
+            )
+        else:
+            self._run("on_connect", func, {"session present": int(session_present)}, rc)
+
+    def _do_on_disconnect(self, rc: MQTTErrorCode) -> None:
+        self._call_socket_close()
+        with self._callback_mutex:
+            func = self.on_disconnect
+        if not func:
+            return
+        if self._v2():
+            from turbomqtt.client import (
+                DisconnectFlags,
+                convert_disconnect_error_code_to_reason_code,
+            )
+
+            self._run(
+                "on_disconnect",
+                func,
+                DisconnectFlags(is_disconnect_packet_from_server=False),
+                convert_disconnect_error_code_to_reason_code(rc),
+                Properties(PacketTypes.DISCONNECT),
+            )
+        else:
+            self._run("on_disconnect", func, rc)
+
+    def _do_on_publish(self, mid: int) -> None:
+        func = self.on_publish
+        if not func:
+            return
+        if self._v2():
+            self._run(
+                "on_publish",
+                func,
+                mid,
+                ReasonCode(PacketTypes.PUBACK, "Success"),
+                Properties(PacketTypes.PUBACK),
+            )
+        else:
+            self._run("on_publish", func, mid)
+
+    def _handle_suback(self, mid: int, granted: tuple[int, ...]) -> None:
+        self._easy_log(LogLevel.MQTT_LOG_DEBUG, "Received SUBACK")
+        with self._callback_mutex:
+            func = self.on_subscribe
+        if not func:
+            return
+        if self._v2():
+            codes = [ReasonCode(PacketTypes.SUBACK, identifier=g) for g in granted]
+            self._run("on_subscribe", func, mid, codes, Properties(PacketTypes.SUBACK))
+        else:
+            self._run("on_subscribe", func, mid, tuple(granted))
+
+    def _handle_unsuback(self, mid: int) -> None:
+        self._easy_log(LogLevel.MQTT_LOG_DEBUG, "Received UNSUBACK (Mid: %d)", mid)
+        with self._callback_mutex:
+            func = self.on_unsubscribe
+        if not func:
+            return
+        if self._v2():
+            self._run("on_unsubscribe", func, mid, [], Properties(PacketTypes.UNSUBACK))
+        else:
+            self._run("on_unsubscribe", func, mid)
+
+    def _handle_on_message(self, message: MQTTMessage) -> None:
+        try:
+            topic: Optional[str] = message.topic
+        except UnicodeDecodeError:
+            topic = None
+        filtered: list[Callable[..., Any]] = []
+        if topic is not None and self._on_message_filtered:
+            with self._callback_mutex:
+                filtered = list(self._on_message_filtered.iter_match(topic))
+        if not filtered:
+            func = self.on_message
+            if func:
+                with self._in_callback_mutex:
+                    try:
+                        func(self, self._userdata, message)
+                    except Exception as err:
+                        self._easy_log(
+                            LogLevel.MQTT_LOG_ERR, "Caught exception in on_message: %s", err
+                        )
+                        if not self.suppress_exceptions:
+                            raise
+            return
+        for callback in filtered:
+            with self._in_callback_mutex:
+                try:
+                    callback(self, self._userdata, message)
+                except Exception as err:
+                    self._easy_log(
+                        LogLevel.MQTT_LOG_ERR,
+                        "Caught exception in user defined callback function %s: %s",
+                        getattr(callback, "__name__", repr(callback)),
+                        err,
+                    )
+                    if not self.suppress_exceptions:
+                        raise

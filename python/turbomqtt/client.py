@@ -1,0 +1,1208 @@
+"""A paho-mqtt compatible MQTT client with a Rust core.
+
+A script written for paho-mqtt runs unchanged after one edit::
+
+    import turbomqtt.client as mqtt      # was: import paho.mqtt.client as mqtt
+
+The names, signatures, defaults, return codes, exceptions and callback semantics are paho's
+(2.2): callbacks run only on the thread that drives the loop (the ``loop_start()`` thread, or
+the caller of ``loop()``/``loop_forever()``), one at a time, in the order the broker sent. The
+protocol, sockets and TLS run in Rust on one shared runtime; Python sees finished events.
+
+One deliberate difference: ``Client("my-id")`` (paho 1.x's positional client id, which paho 2
+rejects with ``TypeError``) works as it did in paho 1.x, with VERSION1 callbacks and a
+``DeprecationWarning``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import socket
+import ssl
+import threading
+import time
+import uuid
+import warnings
+import weakref
+from collections.abc import Callable
+from typing import Any, NamedTuple, Optional, Union
+
+from turbomqtt import _core
+from turbomqtt._callbacks import _CallbackMixin
+from turbomqtt._message import MQTTMessage, MQTTMessageInfo, error_string
+from turbomqtt._tls import TlsSettings
+from turbomqtt.enums import (
+    CallbackAPIVersion,
+    ConnackCode,
+    LogLevel,
+    MessageState,
+    MessageType,
+    MQTTErrorCode,
+    MQTTProtocolVersion,
+    PahoClientMode,
+    _ConnectionState,
+)
+from turbomqtt.errors import WebsocketConnectionError
+from turbomqtt.exception import MQTTException
+from turbomqtt.matcher import MQTTMatcher
+from turbomqtt.packettypes import PacketTypes
+from turbomqtt.properties import Properties
+from turbomqtt.reasoncodes import ReasonCode, ReasonCodes
+from turbomqtt.subscribeoptions import SubscribeOptions
+
+__all__ = [
+    "Client",
+    "ConnectFlags",
+    "DisconnectFlags",
+    "MQTTMessage",
+    "MQTTMessageInfo",
+    "WebsocketConnectionError",
+    "connack_string",
+    "error_string",
+    "topic_matches_sub",
+]
+
+# --- module constants, as paho.mqtt.client exports them --------------------------------------
+
+MQTTv31 = MQTTProtocolVersion.MQTTv31
+MQTTv311 = MQTTProtocolVersion.MQTTv311
+MQTTv5 = MQTTProtocolVersion.MQTTv5
+
+CONNECT = MessageType.CONNECT
+CONNACK = MessageType.CONNACK
+PUBLISH = MessageType.PUBLISH
+PUBACK = MessageType.PUBACK
+PUBREC = MessageType.PUBREC
+PUBREL = MessageType.PUBREL
+PUBCOMP = MessageType.PUBCOMP
+SUBSCRIBE = MessageType.SUBSCRIBE
+SUBACK = MessageType.SUBACK
+UNSUBSCRIBE = MessageType.UNSUBSCRIBE
+UNSUBACK = MessageType.UNSUBACK
+PINGREQ = MessageType.PINGREQ
+PINGRESP = MessageType.PINGRESP
+DISCONNECT = MessageType.DISCONNECT
+AUTH = MessageType.AUTH
+
+MQTT_LOG_INFO = LogLevel.MQTT_LOG_INFO
+MQTT_LOG_NOTICE = LogLevel.MQTT_LOG_NOTICE
+MQTT_LOG_WARNING = LogLevel.MQTT_LOG_WARNING
+MQTT_LOG_ERR = LogLevel.MQTT_LOG_ERR
+MQTT_LOG_DEBUG = LogLevel.MQTT_LOG_DEBUG
+LOGGING_LEVEL = {
+    LogLevel.MQTT_LOG_DEBUG: logging.DEBUG,
+    LogLevel.MQTT_LOG_INFO: logging.INFO,
+    LogLevel.MQTT_LOG_NOTICE: logging.INFO,
+    LogLevel.MQTT_LOG_WARNING: logging.WARNING,
+    LogLevel.MQTT_LOG_ERR: logging.ERROR,
+}
+
+CONNACK_ACCEPTED = ConnackCode.CONNACK_ACCEPTED
+CONNACK_REFUSED_PROTOCOL_VERSION = ConnackCode.CONNACK_REFUSED_PROTOCOL_VERSION
+CONNACK_REFUSED_IDENTIFIER_REJECTED = ConnackCode.CONNACK_REFUSED_IDENTIFIER_REJECTED
+CONNACK_REFUSED_SERVER_UNAVAILABLE = ConnackCode.CONNACK_REFUSED_SERVER_UNAVAILABLE
+CONNACK_REFUSED_BAD_USERNAME_PASSWORD = ConnackCode.CONNACK_REFUSED_BAD_USERNAME_PASSWORD
+CONNACK_REFUSED_NOT_AUTHORIZED = ConnackCode.CONNACK_REFUSED_NOT_AUTHORIZED
+
+mqtt_ms_invalid = MessageState.MQTT_MS_INVALID
+mqtt_ms_publish = MessageState.MQTT_MS_PUBLISH
+mqtt_ms_wait_for_puback = MessageState.MQTT_MS_WAIT_FOR_PUBACK
+mqtt_ms_wait_for_pubrec = MessageState.MQTT_MS_WAIT_FOR_PUBREC
+mqtt_ms_resend_pubrel = MessageState.MQTT_MS_RESEND_PUBREL
+mqtt_ms_wait_for_pubrel = MessageState.MQTT_MS_WAIT_FOR_PUBREL
+mqtt_ms_resend_pubcomp = MessageState.MQTT_MS_RESEND_PUBCOMP
+mqtt_ms_wait_for_pubcomp = MessageState.MQTT_MS_WAIT_FOR_PUBCOMP
+mqtt_ms_send_pubrec = MessageState.MQTT_MS_SEND_PUBREC
+mqtt_ms_queued = MessageState.MQTT_MS_QUEUED
+
+MQTT_ERR_AGAIN = MQTTErrorCode.MQTT_ERR_AGAIN
+MQTT_ERR_SUCCESS = MQTTErrorCode.MQTT_ERR_SUCCESS
+MQTT_ERR_NOMEM = MQTTErrorCode.MQTT_ERR_NOMEM
+MQTT_ERR_PROTOCOL = MQTTErrorCode.MQTT_ERR_PROTOCOL
+MQTT_ERR_INVAL = MQTTErrorCode.MQTT_ERR_INVAL
+MQTT_ERR_NO_CONN = MQTTErrorCode.MQTT_ERR_NO_CONN
+MQTT_ERR_CONN_REFUSED = MQTTErrorCode.MQTT_ERR_CONN_REFUSED
+MQTT_ERR_NOT_FOUND = MQTTErrorCode.MQTT_ERR_NOT_FOUND
+MQTT_ERR_CONN_LOST = MQTTErrorCode.MQTT_ERR_CONN_LOST
+MQTT_ERR_TLS = MQTTErrorCode.MQTT_ERR_TLS
+MQTT_ERR_PAYLOAD_SIZE = MQTTErrorCode.MQTT_ERR_PAYLOAD_SIZE
+MQTT_ERR_NOT_SUPPORTED = MQTTErrorCode.MQTT_ERR_NOT_SUPPORTED
+MQTT_ERR_AUTH = MQTTErrorCode.MQTT_ERR_AUTH
+MQTT_ERR_ACL_DENIED = MQTTErrorCode.MQTT_ERR_ACL_DENIED
+MQTT_ERR_UNKNOWN = MQTTErrorCode.MQTT_ERR_UNKNOWN
+MQTT_ERR_ERRNO = MQTTErrorCode.MQTT_ERR_ERRNO
+MQTT_ERR_QUEUE_SIZE = MQTTErrorCode.MQTT_ERR_QUEUE_SIZE
+MQTT_ERR_KEEPALIVE = MQTTErrorCode.MQTT_ERR_KEEPALIVE
+
+MQTT_CLIENT = PahoClientMode.MQTT_CLIENT
+MQTT_BRIDGE = PahoClientMode.MQTT_BRIDGE
+
+MQTT_CLEAN_START_FIRST_ONLY = 3
+
+PayloadType = Union[str, bytes, bytearray, int, float, None]
+CleanStartOption = Union[bool, int]
+
+# The same objects paho re-exports, for `mqtt.ssl.CERT_NONE` style scripts.
+__all__ += ["socket", "ssl"]
+
+_MAX_PAYLOAD = 268435455
+_MAX_TOPIC = 65535
+
+
+class ConnectFlags(NamedTuple):
+    """The ``flags`` argument of a VERSION2 ``on_connect``."""
+
+    session_present: bool
+
+
+class DisconnectFlags(NamedTuple):
+    """The ``flags`` argument of a VERSION2 ``on_disconnect``."""
+
+    is_disconnect_packet_from_server: bool
+
+
+def connack_string(connack_code: Union[int, ReasonCode]) -> str:
+    """The English description of a CONNACK return code (or the name of a ``ReasonCode``)."""
+    if isinstance(connack_code, ReasonCode):
+        return str(connack_code)
+    return {
+        0: "Connection Accepted.",
+        1: "Connection Refused: unacceptable protocol version.",
+        2: "Connection Refused: identifier rejected.",
+        3: "Connection Refused: broker unavailable.",
+        4: "Connection Refused: bad user name or password.",
+        5: "Connection Refused: not authorised.",
+    }.get(connack_code, "Connection Refused: unknown reason.")
+
+
+def convert_connack_rc_to_reason_code(connack_code: Union[int, ReasonCode]) -> ReasonCode:
+    """An MQTT 3 CONNACK return code as the MQTT 5 ``ReasonCode`` with the same meaning."""
+    if isinstance(connack_code, ReasonCode):
+        return connack_code
+    ident = {0: 0, 1: 132, 2: 133, 3: 136, 4: 134, 5: 135}.get(connack_code, 128)
+    return ReasonCode(PacketTypes.CONNACK, identifier=ident)
+
+
+def convert_disconnect_error_code_to_reason_code(
+    rc: Union[MQTTErrorCode, ReasonCode],
+) -> ReasonCode:
+    """An ``MQTT_ERR_*`` code as the DISCONNECT ``ReasonCode`` paho reports for it."""
+    if isinstance(rc, ReasonCode):
+        return rc
+    ident = {
+        MQTTErrorCode.MQTT_ERR_SUCCESS: 0,
+        MQTTErrorCode.MQTT_ERR_KEEPALIVE: 141,
+        MQTTErrorCode.MQTT_ERR_PROTOCOL: 130,
+    }.get(rc, 128)
+    return ReasonCode(PacketTypes.DISCONNECT, identifier=ident)
+
+
+def topic_matches_sub(sub: str, topic: str) -> bool:
+    """Whether ``topic`` matches the subscription filter ``sub`` (paho's rules)."""
+    return _core.topic_matches_sub(sub, topic)
+
+
+_BASE62 = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _base62(num: int, base: str = _BASE62, padding: int = 1) -> str:
+    """``num`` written in base 62, at least ``padding`` digits (paho's random client ids)."""
+    digits = []
+    while num:
+        num, rest = divmod(num, len(base))
+        digits.append(base[rest])
+    return "".join(reversed(digits)).rjust(padding, base[0])
+
+
+def _force_bytes(s: Union[str, bytes]) -> bytes:
+    return s.encode("utf-8") if isinstance(s, str) else s
+
+
+def _encode_payload(payload: PayloadType) -> Union[bytes, bytearray]:
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    if isinstance(payload, (int, float)):
+        return str(payload).encode("ascii")
+    if payload is None:
+        return b""
+    if not isinstance(payload, (bytes, bytearray)):
+        raise TypeError("payload must be a string, bytearray, int, float or None.")
+    return payload
+
+
+def _filter_is_valid(sub: bytes) -> bool:
+    # paho's rule: not empty, not too long, '+'/'#' alone in their level, '#' only last.
+    return not (
+        len(sub) == 0
+        or len(sub) > _MAX_TOPIC
+        or any(b"+" in p or b"#" in p for p in sub.split(b"/") if len(p) > 1)
+        or b"#/" in sub
+    )
+
+
+_LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
+
+# Event kinds of _core.CoreClient.next_events(), see src/py/client.rs.
+_EV_CONNACK = _core.EV_CONNACK
+_EV_MESSAGE = _core.EV_MESSAGE
+_EV_PUBLISHED = _core.EV_PUBLISHED
+_EV_SUBACK = _core.EV_SUBACK
+_EV_UNSUBACK = _core.EV_UNSUBACK
+_EV_DISCONNECTED = _core.EV_DISCONNECTED
+_EV_LOG = _core.EV_LOG
+_EV_RETRY = _core.EV_RETRY
+
+
+class Client(_CallbackMixin):
+    """An MQTT 3.1/3.1.1 client, paho-mqtt's ``Client`` with the protocol in Rust.
+
+    :param callback_api_version: ``CallbackAPIVersion.VERSION2`` for paho 2's callback
+        signatures; ``VERSION1`` (the default, deprecated) for paho 1.x's. A ``str`` here is taken
+        as paho 1.x's positional client id.
+    :param client_id: the client identifier; ``""`` lets the broker assign one (MQTT 3.1: a
+        random id is made).
+    :param clean_session: MQTT 3 clean-session flag (default True).
+    :param userdata: passed as the second argument to every callback.
+    :param protocol: ``MQTTv311`` (default) or ``MQTTv31``.
+    :param transport: ``"tcp"``, ``"websockets"`` or ``"unix"``.
+    :param reconnect_on_failure: reconnect automatically in ``loop_forever``/``loop_start``.
+    :param manual_ack: acknowledge received QoS 1/2 messages with :meth:`ack` only.
+    """
+
+    def __init__(
+        self,
+        callback_api_version: CallbackAPIVersion = CallbackAPIVersion.VERSION1,
+        client_id: Optional[Union[str, bytes]] = "",
+        clean_session: Optional[bool] = None,
+        userdata: Any = None,
+        protocol: MQTTProtocolVersion = MQTTv311,
+        transport: str = "tcp",
+        reconnect_on_failure: bool = True,
+        manual_ack: bool = False,
+    ) -> None:
+        if isinstance(callback_api_version, (str, bytes)):
+            # paho 1.x: Client(client_id="", clean_session=None, userdata=None, ...), and the
+            # first positional argument was the client id. paho 2 refuses this; we run it.
+            if isinstance(client_id, bool):
+                clean_session, client_id = client_id, callback_api_version
+            else:
+                client_id = callback_api_version
+            callback_api_version = CallbackAPIVersion.VERSION1
+        transport = transport.lower()
+        if transport == "unix" and not hasattr(socket, "AF_UNIX"):
+            raise ValueError('"unix" transport not supported')
+        if transport not in ("websockets", "tcp", "unix"):
+            raise ValueError(f'transport must be "websockets", "tcp" or "unix", not {transport}')
+        if callback_api_version == CallbackAPIVersion.VERSION1:
+            warnings.warn(
+                "Callback API version 1 is deprecated, update to latest version",
+                category=DeprecationWarning,
+                stacklevel=2,
+            )
+        if not isinstance(callback_api_version, CallbackAPIVersion):
+            raise ValueError("Unsupported callback API version")
+        if protocol == MQTTv5:
+            raise ValueError("MQTT 5 is not supported by this version of turbomqtt yet")
+        if clean_session is None:
+            clean_session = True
+        if not clean_session and (client_id == "" or client_id is None):
+            raise ValueError("A client id must be provided if clean session is False.")
+
+        self._callback_api_version = callback_api_version
+        self._manual_ack = manual_ack
+        self._transport = transport
+        self._protocol = MQTTProtocolVersion(protocol)
+        self._userdata = userdata
+        self._clean_session = bool(clean_session)
+        if client_id == "" or client_id is None:
+            if protocol == MQTTv31:
+                self._client_id = _base62(uuid.uuid4().int, padding=22).encode("utf8")
+            else:
+                self._client_id = b""
+        else:
+            self._client_id = _force_bytes(client_id)
+        self._keepalive = 60
+        self._connect_timeout = 5.0
+        self._client_mode = MQTT_CLIENT
+        self._username: Optional[bytes] = None
+        self._password: Optional[bytes] = None
+        self._will = False
+        self._will_topic = b""
+        self._will_payload: Union[bytes, bytearray] = b""
+        self._will_qos = 0
+        self._will_retain = False
+        self._host = ""
+        self._port = 1883
+        self._bind_address = ""
+        self._bind_port = 0
+        self._max_inflight_messages = 20
+        self._max_queued_messages = 0
+        self._reconnect_min_delay = 1
+        self._reconnect_max_delay = 120
+        self._reconnect_delay: Optional[float] = None
+        self._reconnect_on_failure = reconnect_on_failure
+        self._reconnect_delay_mutex = threading.Lock()
+        self._state = _ConnectionState.MQTT_CS_NEW
+        self._tls: Optional[TlsSettings] = None
+        self._websocket_path = "/mqtt"
+        self._websocket_extra_headers: Any = None
+        self._proxy: dict[str, Any] = {}
+        self._logger: Optional[logging.Logger] = None
+        self._thread: Optional[threading.Thread] = None
+        self._thread_terminate = False
+        self._in_callback_mutex = threading.Lock()
+        self._callback_mutex = threading.RLock()
+        # mid -> MQTTMessageInfo for publishes not yet reported published.
+        self._pending_infos: dict[int, MQTTMessageInfo] = {}
+        self._pending_lock = threading.Lock()
+        self._on_message_filtered = MQTTMatcher()
+        self._init_callbacks()
+        self.suppress_exceptions = False
+        self._core = _core.CoreClient()
+        _LIVE_CLIENTS.add(self)
+
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.close()
+
+    # --- properties ---------------------------------------------------------------------------
+
+    def _locked(self, name: str) -> None:
+        if not self._connection_closed():
+            raise RuntimeError(f"updating {name} on established connection is not supported")
+
+    @property
+    def host(self) -> str:
+        """The broker's host name or address (or socket path for ``transport="unix"``)."""
+        return self._host
+
+    @host.setter
+    def host(self, value: str) -> None:
+        self._locked("host")
+        if not value:
+            raise ValueError("Invalid host.")
+        self._host = value
+
+    @property
+    def port(self) -> int:
+        """The broker's port."""
+        return self._port
+
+    @port.setter
+    def port(self, value: int) -> None:
+        self._locked("port")
+        if value <= 0:
+            raise ValueError("Invalid port number.")
+        self._port = value
+
+    @property
+    def keepalive(self) -> int:
+        """Seconds between messages before a PINGREQ is sent."""
+        return self._keepalive
+
+    @keepalive.setter
+    def keepalive(self, value: int) -> None:
+        self._locked("keepalive")
+        if value < 0:
+            raise ValueError("Keepalive must be >=0.")
+        self._keepalive = value
+
+    @property
+    def transport(self) -> str:
+        """``"tcp"``, ``"websockets"`` or ``"unix"``."""
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: str) -> None:
+        self._locked("transport")
+        self._transport = value
+
+    @property
+    def protocol(self) -> MQTTProtocolVersion:
+        """The protocol version (read-only)."""
+        return self._protocol
+
+    @property
+    def connect_timeout(self) -> float:
+        """Seconds allowed for the TCP, TLS and WebSocket set-up of a connection."""
+        return self._connect_timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, value: float) -> None:
+        self._locked("connect_timeout")
+        if value <= 0.0:
+            raise ValueError("timeout must be a positive number")
+        self._connect_timeout = value
+
+    @property
+    def username(self) -> Optional[str]:
+        """The user name sent in CONNECT."""
+        return None if self._username is None else self._username.decode("utf-8")
+
+    @username.setter
+    def username(self, value: Optional[str]) -> None:
+        self._locked("username")
+        self._username = None if value is None else value.encode("utf-8")
+
+    @property
+    def password(self) -> Optional[str]:
+        """The password sent in CONNECT."""
+        return None if self._password is None else self._password.decode("utf-8")
+
+    @password.setter
+    def password(self, value: Optional[str]) -> None:
+        self._locked("password")
+        self._password = None if value is None else value.encode("utf-8")
+
+    @property
+    def max_inflight_messages(self) -> int:
+        """QoS 1/2 messages in flight at once (0: no limit)."""
+        return self._max_inflight_messages
+
+    @max_inflight_messages.setter
+    def max_inflight_messages(self, value: int) -> None:
+        self._locked("max_inflight_messages")
+        if value < 0:
+            raise ValueError("Invalid inflight.")
+        self._max_inflight_messages = value
+
+    @property
+    def max_queued_messages(self) -> int:
+        """QoS 1/2 messages kept waiting at most (0: no limit)."""
+        return self._max_queued_messages
+
+    @max_queued_messages.setter
+    def max_queued_messages(self, value: int) -> None:
+        self._locked("max_queued_messages")
+        if value < 0:
+            raise ValueError("Invalid queue size.")
+        self._max_queued_messages = value
+
+    @property
+    def will_topic(self) -> Optional[str]:
+        """The will's topic (``""`` when no will is set)."""
+        return self._will_topic.decode("utf-8")
+
+    @property
+    def will_payload(self) -> Optional[Union[bytes, bytearray]]:
+        """The will's payload."""
+        return self._will_payload
+
+    @property
+    def logger(self) -> Optional[logging.Logger]:
+        """The logger :meth:`enable_logger` writes to."""
+        return self._logger
+
+    @logger.setter
+    def logger(self, value: Optional[logging.Logger]) -> None:
+        self._logger = value
+
+    @property
+    def callback_api_version(self) -> CallbackAPIVersion:
+        """The callback API version the client was made with (read-only)."""
+        return self._callback_api_version
+
+    # --- configuration --------------------------------------------------------------------------
+
+    def reinitialise(
+        self,
+        client_id: str = "",
+        clean_session: bool = True,
+        userdata: Any = None,
+    ) -> None:
+        """Close the connection and reset the client as if newly made (callbacks, TLS and the
+        protocol return to their defaults; the callback API version is kept)."""
+        self._core.close()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.__init__(  # type: ignore[misc]
+                self._callback_api_version,
+                client_id=client_id,
+                clean_session=clean_session,
+                userdata=userdata,
+            )
+
+    def ws_set_options(
+        self,
+        path: str = "/mqtt",
+        headers: Union[dict[str, str], Callable[[dict[str, str]], dict[str, str]], None] = None,
+    ) -> None:
+        """Set the WebSocket path and extra handshake headers (a dict, or a function that takes
+        the default headers and returns the ones to send)."""
+        self._websocket_path = path
+        if headers is not None:
+            if isinstance(headers, dict) or callable(headers):
+                self._websocket_extra_headers = headers
+            else:
+                raise ValueError(
+                    "'headers' option to ws_set_options has to be either a dictionary or callable"
+                )
+
+    def tls_set_context(self, context: Optional[ssl.SSLContext] = None) -> None:
+        """Use TLS configured from an ``ssl.SSLContext`` (default ``ssl.create_default_context()``).
+
+        The verification mode, host-name check, CA certificates loaded into it and its protocol
+        versions are taken over; a client certificate loaded into a context cannot be read back
+        from it, so use :meth:`tls_set` with ``certfile``/``keyfile`` for mutual TLS.
+        """
+        if self._tls is not None:
+            raise ValueError("SSL/TLS has already been configured.")
+        if context is None:
+            context = ssl.create_default_context()
+        self._tls = TlsSettings.from_context(context)
+
+    def tls_set(
+        self,
+        ca_certs: Optional[str] = None,
+        certfile: Optional[str] = None,
+        keyfile: Optional[str] = None,
+        cert_reqs: Optional[ssl.VerifyMode] = None,
+        tls_version: Optional[int] = None,
+        ciphers: Optional[str] = None,
+        keyfile_password: Optional[Any] = None,
+        alpn_protocols: Optional[list[str]] = None,
+    ) -> None:
+        """Enable TLS. Without ``ca_certs`` the system's trust store is used (honouring
+        ``SSL_CERT_FILE``/``SSL_CERT_DIR``). ``cert_reqs=ssl.CERT_NONE`` skips verification.
+
+        :raises FileNotFoundError: a file does not exist.
+        :raises ssl.SSLError: a file cannot be read as a certificate or key.
+        :raises ValueError: TLS was configured already.
+        """
+        if self._tls is not None:
+            raise ValueError("SSL/TLS has already been configured.")
+        self._tls = TlsSettings.from_files(
+            ca_certs=ca_certs,
+            certfile=certfile,
+            keyfile=keyfile,
+            cert_reqs=cert_reqs,
+            tls_version=tls_version,
+            ciphers=ciphers,
+            keyfile_password=keyfile_password,
+            alpn_protocols=alpn_protocols,
+        )
+
+    def tls_insecure_set(self, value: bool) -> None:
+        """Skip (True) or do (False) the check of the broker certificate's host name; the
+        chain of trust is still checked. Call after :meth:`tls_set`."""
+        if self._tls is None:
+            raise ValueError("Must configure SSL context before using tls_insecure_set.")
+        self._tls = self._tls.set_insecure(bool(value))
+
+    def proxy_set(self, **proxy_args: Any) -> None:
+        """Connect through a SOCKS or HTTP proxy. Not supported by turbomqtt yet."""
+        raise ValueError("PySocks must be installed for proxy support.")
+
+    def enable_logger(self, logger: Optional[logging.Logger] = None) -> None:
+        """Send the client's log lines to ``logger`` (default: the ``paho.mqtt.client``
+        logger, as paho does, so existing logging configuration keeps working)."""
+        if logger is None:
+            if self._logger is not None:
+                return
+            logger = logging.getLogger("paho.mqtt.client")
+        self._logger = logger
+
+    def disable_logger(self) -> None:
+        """Stop sending log lines to the logger (``on_log`` is unaffected)."""
+        self._logger = None
+
+    def username_pw_set(
+        self, username: Optional[str], password: Optional[Union[str, bytes]] = None
+    ) -> None:
+        """Set the user name and password for the next CONNECT (``None`` clears them)."""
+        self._username = None if username is None else username.encode("utf-8")
+        self._password = password.encode("utf-8") if isinstance(password, str) else password
+
+    def enable_bridge_mode(self) -> None:
+        """Mark the CONNECT as a bridge's (protocol level with bit 0x80, for mosquitto)."""
+        self._client_mode = MQTT_BRIDGE
+
+    def will_set(
+        self,
+        topic: str,
+        payload: PayloadType = None,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Optional[Properties] = None,
+    ) -> None:
+        """Set the Last Will and Testament the broker publishes if the connection drops."""
+        if topic is None or len(topic) == 0:
+            raise ValueError("Invalid topic.")
+        if qos < 0 or qos > 2:
+            raise ValueError("Invalid QoS level.")
+        if properties and not isinstance(properties, Properties):
+            raise ValueError("The properties argument must be an instance of the Properties class.")
+        self._will_payload = _encode_payload(payload)
+        self._will = True
+        self._will_topic = topic.encode("utf-8")
+        self._will_qos = qos
+        self._will_retain = retain
+
+    def will_clear(self) -> None:
+        """Remove the will."""
+        self._will = False
+        self._will_topic = b""
+        self._will_payload = b""
+        self._will_qos = 0
+        self._will_retain = False
+
+    def reconnect_delay_set(self, min_delay: int = 1, max_delay: int = 120) -> None:
+        """Automatic reconnects wait ``min_delay`` seconds, doubling up to ``max_delay``."""
+        with self._reconnect_delay_mutex:
+            self._reconnect_min_delay = min_delay
+            self._reconnect_max_delay = max_delay
+            self._reconnect_delay = None
+
+    def max_inflight_messages_set(self, inflight: int) -> None:
+        """At most ``inflight`` QoS 1/2 messages in flight at once (default 20, 0: no limit)."""
+        self.max_inflight_messages = inflight
+
+    def max_queued_messages_set(self, queue_size: int) -> Client:
+        """At most ``queue_size`` QoS 1/2 messages kept (default 0: no limit). Returns self."""
+        if not isinstance(queue_size, int):
+            raise TypeError("queue_size should be an int")
+        self.max_queued_messages = queue_size
+        return self
+
+    def user_data_set(self, userdata: Any) -> None:
+        """Replace the ``userdata`` passed to callbacks."""
+        self._userdata = userdata
+
+    def user_data_get(self) -> Any:
+        """The ``userdata`` passed to callbacks."""
+        return self._userdata
+
+    def manual_ack_set(self, on: bool) -> None:
+        """Switch manual acknowledgement of received QoS 1/2 messages on or off."""
+        self._manual_ack = bool(on)
+
+    # --- connection -----------------------------------------------------------------------------
+
+    def connect(
+        self,
+        host: str,
+        port: int = 1883,
+        keepalive: int = 60,
+        bind_address: str = "",
+        bind_port: int = 0,
+        clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
+        properties: Optional[Properties] = None,
+    ) -> MQTTErrorCode:
+        """Connect to a broker: blocks until the connection is open and CONNECT is sent.
+
+        The CONNACK is handled by a network loop (``loop_start``, ``loop_forever``, ``loop``).
+
+        :raises ConnectionRefusedError, socket.gaierror, TimeoutError, ssl.SSLError: as paho.
+        """
+        if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
+            raise ValueError("Clean start only applies to MQTT V5")
+        if properties:
+            raise ValueError("Properties only apply to MQTT V5")
+        self.connect_async(host, port, keepalive, bind_address, bind_port, clean_start, properties)
+        return self.reconnect()
+
+    def connect_async(
+        self,
+        host: str,
+        port: int = 1883,
+        keepalive: int = 60,
+        bind_address: str = "",
+        bind_port: int = 0,
+        clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
+        properties: Optional[Properties] = None,
+    ) -> None:
+        """Record where to connect; ``loop_start``/``loop_forever`` make the connection."""
+        if bind_port < 0:
+            raise ValueError("Invalid bind port number.")
+        self.host = host
+        self.port = port
+        self.keepalive = keepalive
+        self._bind_address = bind_address
+        self._bind_port = bind_port
+        self._state = _ConnectionState.MQTT_CS_CONNECT_ASYNC
+
+    def connect_srv(
+        self,
+        domain: Optional[str] = None,
+        keepalive: int = 60,
+        bind_address: str = "",
+        bind_port: int = 0,
+        clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY,
+        properties: Optional[Properties] = None,
+    ) -> MQTTErrorCode:
+        """Connect to a broker found by a DNS SRV lookup (needs dnspython)."""
+        try:
+            import dns.resolver  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise ValueError('No DNS resolver library found, try "pip install dnspython".') from exc
+        if domain is None:
+            domain = socket.getfqdn()
+            domain = domain[domain.find(".") + 1 :]
+        try:
+            rr = f"_mqtt._tcp.{domain}" if self._tls is None else f"_secure-mqtt._tcp.{domain}"
+            answers = [
+                (str(a.target).rstrip("."), a.port, a.priority, a.weight)
+                for a in dns.resolver.query(rr, "SRV")
+            ]
+        except dns.resolver.NXDOMAIN as exc:
+            raise ValueError(f"No answer/NXDOMAIN for SRV in {domain}") from exc
+        for host, port, _prio, _weight in answers:
+            try:
+                return self.connect(
+                    host, port, keepalive, bind_address, bind_port, clean_start, properties
+                )
+            except Exception:  # noqa: S112 - try the next SRV target, as paho does
+                continue
+        raise ValueError("No SRV hosts responded")
+
+    def reconnect(self) -> MQTTErrorCode:
+        """Open the connection again with the stored parameters and send CONNECT."""
+        if len(self._host) == 0:
+            raise ValueError("Invalid host.")
+        if self._port <= 0:
+            raise ValueError("Invalid port number.")
+        self._state = _ConnectionState.MQTT_CS_CONNECTING
+        self._core.close()
+        self._call_pre_connect()
+        will = (
+            (self._will_topic, bytes(self._will_payload), self._will_qos, self._will_retain)
+            if self._will
+            else None
+        )
+        self._easy_log(
+            MQTT_LOG_DEBUG,
+            "Sending CONNECT (u%d, p%d, wr%d, wq%d, wf%d, c%d, k%d) client_id=%r",
+            int(self._username is not None),
+            int(self._password is not None),
+            int(self._will_retain),
+            self._will_qos,
+            int(self._will),
+            int(self._clean_session),
+            self._keepalive,
+            self._client_id,
+        )
+        self._core.connect(
+            transport=self._transport,
+            host=self._host,
+            port=self._port,
+            keepalive=self._keepalive,
+            bind_address=self._bind_address,
+            bind_port=self._bind_port,
+            timeout=self._connect_timeout,
+            client_id=self._client_id,
+            clean_session=self._clean_session,
+            protocol=int(self._protocol),
+            bridge=self._client_mode == MQTT_BRIDGE,
+            username=self._username,
+            password=None if self._password is None else bytes(self._password),
+            will=will,
+            max_inflight=self._max_inflight_messages,
+            max_queued=self._max_queued_messages,
+            tls=None if self._tls is None else self._tls.config(),
+            ws_path=self._websocket_path,
+            ws_headers=self._ws_headers(),
+            manual_ack=self._manual_ack,
+        )
+        self._call_socket_open()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _ws_headers(self) -> list[tuple[str, str]]:
+        extra = self._websocket_extra_headers
+        if extra is None:
+            return []
+        if callable(extra):
+            defaults = {
+                "Host": f"{self._host}:{self._port}",
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Origin": f"https://{self._host}:{self._port}",
+                "Sec-WebSocket-Protocol": "mqtt",
+                "Sec-Websocket-Version": "13",
+            }
+            extra = extra(defaults)
+        return [(str(k), str(v)) for k, v in dict(extra).items()]
+
+    def _connection_closed(self) -> bool:
+        return self._state == _ConnectionState.MQTT_CS_NEW or (
+            self._state
+            in (_ConnectionState.MQTT_CS_DISCONNECTING, _ConnectionState.MQTT_CS_DISCONNECTED)
+            and not self._core.is_open()
+        )
+
+    def is_connected(self) -> bool:
+        """True once a CONNACK accepted the connection, until it closes."""
+        return self._state == _ConnectionState.MQTT_CS_CONNECTED
+
+    def disconnect(
+        self,
+        reasoncode: Optional[ReasonCode] = None,
+        properties: Optional[Properties] = None,
+    ) -> MQTTErrorCode:
+        """Send DISCONNECT and close the connection; ``on_disconnect`` follows with rc 0.
+
+        Everything published before is written first. Returns ``MQTT_ERR_NO_CONN`` when there
+        is no connection.
+        """
+        if not self._core.is_open():
+            self._state = _ConnectionState.MQTT_CS_DISCONNECTED
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        self._state = _ConnectionState.MQTT_CS_DISCONNECTING
+        rc = MQTTErrorCode(self._core.disconnect())
+        if self._thread is None:
+            # No loop thread will see the close: wait for the DISCONNECT to be written (so a
+            # script that exits next has delivered what it published), then report it here.
+            self._core.flush(max(self._connect_timeout, 1.0))
+            if not self._in_callback_mutex.locked():
+                self._loop(0.0)
+        return rc
+
+    # --- publish / subscribe --------------------------------------------------------------------
+
+    def publish(
+        self,
+        topic: str,
+        payload: PayloadType = None,
+        qos: int = 0,
+        retain: bool = False,
+        properties: Optional[Properties] = None,
+    ) -> MQTTMessageInfo:
+        """Publish a message; returns at once with its ``mid`` (an :class:`MQTTMessageInfo`).
+
+        QoS 1/2 messages are kept until acknowledged, across reconnects; published while not
+        connected they get ``rc = MQTT_ERR_NO_CONN`` but are sent once connected.
+        """
+        if topic is None or len(topic) == 0:
+            raise ValueError("Invalid topic.")
+        topic_bytes = topic.encode("utf-8")
+        if b"+" in topic_bytes or b"#" in topic_bytes:
+            raise ValueError("Publish topic cannot contain wildcards.")
+        if len(topic_bytes) > _MAX_TOPIC:
+            raise ValueError("Publish topic is too long.")
+        if qos < 0 or qos > 2:
+            raise ValueError("Invalid QoS level.")
+        local_payload = _encode_payload(payload)
+        if len(local_payload) > _MAX_PAYLOAD:
+            raise ValueError("Payload too large.")
+        # The info is registered under the lock before the core can report the mid published.
+        with self._pending_lock:
+            rc, mid = self._core.publish(topic, local_payload, qos, bool(retain))
+            info = MQTTMessageInfo(mid)
+            info.rc = MQTTErrorCode(rc)
+            if rc in (0, 4) and not (qos == 0 and rc == 4):
+                self._pending_infos[mid] = info
+        return info
+
+    def subscribe(
+        self,
+        topic: Any,
+        qos: int = 0,
+        options: Optional[SubscribeOptions] = None,
+        properties: Optional[Properties] = None,
+    ) -> tuple[MQTTErrorCode, Optional[int]]:
+        """Subscribe to ``"filter"`` with ``qos``, ``("filter", qos)`` or a list of those (one
+        SUBSCRIBE packet). Returns ``(rc, mid)``; ``(MQTT_ERR_NO_CONN, None)`` when not
+        connected."""
+        topic_qos_list: Optional[list[tuple[bytes, int]]] = None
+        if isinstance(topic, tuple):
+            topic, qos = topic
+        if isinstance(topic, (bytes, str)):
+            if qos < 0 or qos > 2:
+                raise ValueError("Invalid QoS level.")
+            if topic is None or len(topic) == 0:
+                raise ValueError("Invalid topic.")
+            topic_qos_list = [(_force_bytes(topic), qos)]
+        elif isinstance(topic, list):
+            if len(topic) == 0:
+                raise ValueError("Empty topic list")
+            topic_qos_list = []
+            for t, q in topic:
+                if isinstance(q, SubscribeOptions) or q < 0 or q > 2:
+                    raise ValueError("Invalid QoS level.")
+                if t is None or not isinstance(t, (bytes, str)) or len(t) == 0:
+                    raise ValueError("Invalid topic.")
+                topic_qos_list.append((_force_bytes(t), q))
+        if topic_qos_list is None:
+            raise ValueError("No topic specified, or incorrect topic type.")
+        if not all(_filter_is_valid(t) for t, _ in topic_qos_list):
+            raise ValueError("Invalid subscription filter.")
+        rc, mid = self._core.subscribe([(t.decode("utf-8"), q) for t, q in topic_qos_list])
+        if rc:
+            return (MQTTErrorCode(rc), None)
+        self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (d0, m%d) %s", mid, topic_qos_list)
+        return (MQTTErrorCode.MQTT_ERR_SUCCESS, mid)
+
+    def unsubscribe(
+        self, topic: Union[str, list[str]], properties: Optional[Properties] = None
+    ) -> tuple[MQTTErrorCode, Optional[int]]:
+        """Unsubscribe from one filter or a list (one UNSUBSCRIBE packet). Returns
+        ``(rc, mid)``; ``(MQTT_ERR_NO_CONN, None)`` when not connected."""
+        topic_list: Optional[list[bytes]] = None
+        if topic is None:
+            raise ValueError("Invalid topic.")
+        if isinstance(topic, (bytes, str)):
+            if len(topic) == 0:
+                raise ValueError("Invalid topic.")
+            topic_list = [_force_bytes(topic)]
+        elif isinstance(topic, list):
+            topic_list = []
+            for t in topic:
+                if not isinstance(t, (bytes, str)) or len(t) == 0:
+                    raise ValueError("Invalid topic.")
+                topic_list.append(_force_bytes(t))
+        if topic_list is None:
+            raise ValueError("No topic specified, or incorrect topic type.")
+        rc, mid = self._core.unsubscribe([t.decode("utf-8") for t in topic_list])
+        if rc:
+            return (MQTTErrorCode(rc), None)
+        self._easy_log(MQTT_LOG_DEBUG, "Sending UNSUBSCRIBE (d0, m%d) %s", mid, topic_list)
+        return (MQTTErrorCode.MQTT_ERR_SUCCESS, mid)
+
+    def ack(self, mid: int, qos: int) -> MQTTErrorCode:
+        """With ``manual_ack``: acknowledge a received QoS 1 (PUBACK) or 2 (PUBCOMP) message."""
+        if self._manual_ack and qos in (1, 2):
+            return MQTTErrorCode(self._core.ack(mid, qos))
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # --- network loop ---------------------------------------------------------------------------
+
+    def loop(self, timeout: float = 1.0) -> MQTTErrorCode:
+        """Handle what arrived (waiting up to ``timeout`` seconds) and run the callbacks on
+        this thread. Returns ``MQTT_ERR_SUCCESS``, or why the connection is gone."""
+        return self._loop(timeout)
+
+    def _loop(self, timeout: float) -> MQTTErrorCode:
+        if timeout < 0.0:
+            raise ValueError("Invalid timeout.")
+        events = self._core.next_events(timeout)
+        if not events:
+            if not self._core.is_open():
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return self._dispatch(events)
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        """Handle what has arrived, without waiting (external event loop integration)."""
+        return self._loop(0.0)
+
+    def loop_write(self) -> MQTTErrorCode:
+        """Outgoing data is written by the Rust core as soon as it is queued; this only reports
+        whether there is a connection."""
+        return (
+            MQTTErrorCode.MQTT_ERR_SUCCESS
+            if self._core.is_open()
+            else MQTTErrorCode.MQTT_ERR_NO_CONN
+        )
+
+    def loop_misc(self) -> MQTTErrorCode:
+        """Keepalive runs in the Rust core; this only reports whether there is a connection."""
+        return self.loop_write()
+
+    def want_write(self) -> bool:
+        """Whether outgoing bytes are waiting to be written."""
+        return bool(self._core.want_write())
+
+    def socket(self) -> None:
+        """paho returns the socket object here; turbomqtt's socket lives in Rust."""
+        return None
+
+    def loop_forever(
+        self, timeout: float = 1.0, retry_first_connection: bool = False
+    ) -> MQTTErrorCode:
+        """Run the network loop on this thread until :meth:`disconnect` or :meth:`loop_stop`,
+        reconnecting with backoff (``reconnect_delay_set``) unless
+        ``reconnect_on_failure=False``."""
+        run = True
+        while run:
+            if self._thread_terminate:
+                break
+            if self._state == _ConnectionState.MQTT_CS_CONNECT_ASYNC:
+                try:
+                    self.reconnect()
+                except OSError:
+                    self._handle_on_connect_fail()
+                    if not retry_first_connection:
+                        raise
+                    self._easy_log(MQTT_LOG_DEBUG, "Connection failed, retrying")
+                    self._reconnect_wait()
+            else:
+                break
+
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        while run:
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                rc = self._loop(timeout)
+                if self._thread_terminate and not self._core.has_pending():
+                    rc = MQTTErrorCode.MQTT_ERR_NOMEM
+                    run = False
+
+            if self._should_exit(run) or not self._reconnect_on_failure:
+                run = False
+            else:
+                self._reconnect_wait()
+                if self._should_exit(run):
+                    run = False
+                else:
+                    try:
+                        self.reconnect()
+                    except OSError:
+                        self._handle_on_connect_fail()
+                        self._easy_log(MQTT_LOG_DEBUG, "Connection failed, retrying")
+        return rc
+
+    def _should_exit(self, run: bool) -> bool:
+        return (
+            self._state
+            in (_ConnectionState.MQTT_CS_DISCONNECTING, _ConnectionState.MQTT_CS_DISCONNECTED)
+            or not run
+            or self._thread_terminate
+        )
+
+    def loop_start(self) -> MQTTErrorCode:
+        """Run the network loop in a daemon thread; returns at once."""
+        if self._thread is not None:
+            return MQTTErrorCode.MQTT_ERR_INVAL
+        self._thread_terminate = False
+        self._thread = threading.Thread(
+            target=self._thread_main,
+            name=f"paho-mqtt-client-{self._client_id.decode(errors='replace')}",
+            daemon=True,
+        )
+        self._thread.start()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def loop_stop(self) -> MQTTErrorCode:
+        """Stop the ``loop_start`` thread and wait for it (it does not disconnect)."""
+        if self._thread is None:
+            return MQTTErrorCode.MQTT_ERR_INVAL
+        self._thread_terminate = True
+        self._core.wakeup()
+        if threading.current_thread() != self._thread:
+            self._thread.join()
+        self._thread = None
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _thread_main(self) -> None:
+        try:
+            self.loop_forever(retry_first_connection=True)
+        finally:
+            self._thread = None
+
+    def _reconnect_wait(self) -> None:
+        now = time.monotonic()
+        with self._reconnect_delay_mutex:
+            if self._reconnect_delay is None:
+                self._reconnect_delay = self._reconnect_min_delay
+            else:
+                self._reconnect_delay = min(self._reconnect_delay * 2, self._reconnect_max_delay)
+            target = now + self._reconnect_delay
+        remaining = target - now
+        while (
+            self._state
+            not in (_ConnectionState.MQTT_CS_DISCONNECTING, _ConnectionState.MQTT_CS_DISCONNECTED)
+            and not self._thread_terminate
+            and remaining > 0
+        ):
+            self._core.sleep(min(remaining, 1.0))
+            remaining = target - time.monotonic()
+
+    # --- events from the core -------------------------------------------------------------------
+
+    def _dispatch(self, events: list[tuple[Any, ...]]) -> MQTTErrorCode:
+        rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+        for event in events:
+            kind = event[0]
+            if kind == _EV_MESSAGE:
+                self._handle_on_message(MQTTMessage._received(*event[1:]))
+            elif kind == _EV_PUBLISHED:
+                self._handle_published(event[1], event[2])
+            elif kind == _EV_CONNACK:
+                self._handle_connack(event[1], event[2])
+            elif kind == _EV_SUBACK:
+                self._handle_suback(event[1], event[2])
+            elif kind == _EV_UNSUBACK:
+                self._handle_unsuback(event[1])
+            elif kind == _EV_DISCONNECTED:
+                rc = self._handle_disconnected(MQTTErrorCode(event[1]))
+            elif kind == _EV_LOG:
+                self._easy_log(LogLevel(event[1]), "%s", event[2])
+            elif kind == _EV_RETRY:
+                self._handle_retry(event[1])
+        return rc
+
+    def _handle_connack(self, rc: int, session_present: bool) -> None:
+        self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, %d)", int(session_present), rc)
+        if rc == 0:
+            self._state = _ConnectionState.MQTT_CS_CONNECTED
+            with self._reconnect_delay_mutex:
+                self._reconnect_delay = None
+        self._do_on_connect(rc, session_present)
+
+    def _handle_retry(self, reason: int) -> None:
+        # The broker refused MQTT 3.1.1 (rc 1) or an empty client id (rc 2): paho switches to
+        # MQTT 3.1, or makes up a client id, and reconnects at once without calling on_connect.
+        level, client_id = self._core.connect_identity()
+        self._protocol = MQTTProtocolVersion(level)
+        self._client_id = bytes(client_id)
+        self._easy_log(
+            MQTT_LOG_DEBUG,
+            "Received CONNACK, attempting %s",
+            "downgrade to MQTT v3.1." if reason == 0 else "to use non-empty CID",
+        )
+        try:
+            self.reconnect()
+        except OSError:
+            self._handle_on_connect_fail()
+
+    def _handle_published(self, mid: int, rc: int) -> None:
+        with self._pending_lock:
+            info = self._pending_infos.pop(mid, None)
+        if rc:
+            # A QoS 0 message dropped with the connection before it reached the socket.
+            if info is not None:
+                info.rc = MQTTErrorCode(rc)
+                info._set_as_published()
+            return
+        self._do_on_publish(mid)
+        if info is not None:
+            info._set_as_published()
+
+    def _handle_disconnected(self, rc: MQTTErrorCode) -> MQTTErrorCode:
+        if self._state in (
+            _ConnectionState.MQTT_CS_DISCONNECTING,
+            _ConnectionState.MQTT_CS_DISCONNECTED,
+        ):
+            self._state = _ConnectionState.MQTT_CS_DISCONNECTED
+        else:
+            self._state = _ConnectionState.MQTT_CS_CONNECTION_LOST
+        self._do_on_disconnect(rc)
+        if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        return rc
+
+
+def _stop_all_at_exit() -> None:
+    # Loop threads are daemon threads waiting in Rust; stop them and let queued bytes reach the
+    # socket before the interpreter goes away (a script may publish and exit without a loop).
+    for client in list(_LIVE_CLIENTS):
+        try:
+            client._thread_terminate = True
+            client._core.wakeup()
+            client._core.flush(1.0)
+        except Exception:  # noqa: S112 - best effort at exit
+            continue
+
+
+atexit.register(_stop_all_at_exit)
+
+__all__ += [
+    "MQTTException",
+    "MQTTMatcher",
+    "PacketTypes",
+    "Properties",
+    "ReasonCode",
+    "ReasonCodes",
+    "SubscribeOptions",
+]

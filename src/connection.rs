@@ -1,0 +1,327 @@
+//! The connection: one transport driven by two tokio tasks on the shared runtime, around the
+//! sans-I/O [`Session`].
+//!
+//! The session sits behind one mutex that Python's calls (`publish`, `subscribe`, ...) and the
+//! tasks take briefly, never across an `.await` and never while holding the GIL inside it:
+//! - the **writer** task takes every packet the session has queued into one buffer and writes
+//!   it with one syscall (so a burst of `publish()` calls costs one write), and runs the
+//!   keepalive timer;
+//! - the **reader** task reads whole buffers and hands every complete packet to the session.
+//!
+//! Events pile up in the session; Python threads wait for them on a condition variable with the
+//! GIL released (`next_events`). The tasks never call Python.
+//!
+//! Each transport gets a generation number. `reconnect()` or `close()` bumps it and aborts the
+//! old tasks, and a task that finds itself superseded leaves the session alone, so a late read
+//! from a dead socket can never touch the next connection's state.
+
+use crate::session::{Session, SessionError, SessionOptions};
+use crate::transport::BoxedStream;
+use bytes::BytesMut;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+
+/// State shared between Python's threads and one client's tasks.
+#[derive(Debug, Default)]
+pub struct Shared {
+    inner: Mutex<Inner>,
+    /// Signalled when the session has new events, the writer went idle, or a wakeup was asked.
+    changed: Condvar,
+}
+
+/// What the mutex guards.
+#[derive(Debug, Default)]
+pub struct Inner {
+    /// The session, made at the first `connect()` and kept for the client's life (its outgoing
+    /// store survives reconnects).
+    pub session: Option<Session>,
+    /// Generation of the current transport; 0 before the first.
+    generation: u64,
+    /// The current transport's tasks and the writer's wake-up, while it lives.
+    link: Option<Link>,
+    /// The writer has written everything the session gave it (or there is no transport).
+    pub idle: bool,
+    /// A Python thread asked the waiters to return early (`loop_stop`).
+    pub woken: bool,
+}
+
+#[derive(Debug)]
+struct Link {
+    wake: Arc<Notify>,
+    reader: AbortHandle,
+    writer: AbortHandle,
+}
+
+impl Shared {
+    /// Locks the state. A poisoned lock means a thread panicked while holding it; the session
+    /// has no invariant a half-finished call could break badly enough to matter more than
+    /// staying usable, so the poison is ignored rather than turned into a second panic.
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every Python thread waiting on this client.
+    pub fn notify(&self) {
+        self.changed.notify_all();
+    }
+
+    /// Waits on the condition variable for at most `timeout`, returning the guard.
+    pub fn wait<'a>(
+        &self,
+        guard: MutexGuard<'a, Inner>,
+        timeout: Duration,
+    ) -> MutexGuard<'a, Inner> {
+        match self.changed.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(poisoned) => poisoned.into_inner().0,
+        }
+    }
+}
+
+impl Inner {
+    /// The session with `opts` (made now, or given the new options), for a new connection.
+    pub fn prepare_session(&mut self, opts: SessionOptions) -> Result<&mut Session, SessionError> {
+        let session = match self.session.take() {
+            Some(mut session) => {
+                session.set_options(opts)?;
+                session
+            }
+            None => Session::new(opts)?,
+        };
+        Ok(self.session.insert(session))
+    }
+
+    /// Tells the current writer there is something to send.
+    pub fn wake_writer(&self) {
+        if let Some(link) = &self.link {
+            link.wake.notify_one();
+        }
+    }
+
+    /// Drops the current transport without reporting a loss (paho's `reconnect()` closing the
+    /// old socket): its tasks are aborted and the session forgets the link.
+    pub fn close_link(&mut self) {
+        self.generation += 1;
+        if let Some(link) = self.link.take() {
+            link.reader.abort();
+            link.writer.abort();
+        }
+        if let Some(session) = &mut self.session {
+            session.abandon();
+        }
+        self.idle = true;
+    }
+
+    /// Whether a transport's tasks still run (a closed connection keeps its link while it drains).
+    pub fn has_link(&self) -> bool {
+        self.link.is_some()
+    }
+
+    /// Whether a transport is open.
+    pub fn is_open(&self) -> bool {
+        self.session.as_ref().is_some_and(Session::is_open)
+    }
+}
+
+/// Starts driving `stream` for the client: the session queues CONNECT and the tasks start.
+/// Returns a receiver that yields once the first write (the CONNECT) has been handed to the
+/// socket, or the connection failed.
+pub fn start(
+    shared: &Arc<Shared>,
+    stream: BoxedStream,
+    handle: &Handle,
+) -> std::sync::mpsc::Receiver<()> {
+    let (read_half, write_half) = tokio::io::split(stream);
+    let wake = Arc::new(Notify::new());
+    let (first_tx, first_rx) = std::sync::mpsc::channel();
+    let mut g = shared.lock();
+    g.close_link();
+    let generation = g.generation;
+    if let Some(session) = &mut g.session {
+        session.on_connected(Instant::now());
+    }
+    g.idle = false;
+    let reader = handle.spawn(reader(
+        Arc::clone(shared),
+        generation,
+        read_half,
+        Arc::clone(&wake),
+    ));
+    let reader_abort = reader.abort_handle();
+    let writer = handle.spawn(writer(
+        Arc::clone(shared),
+        generation,
+        write_half,
+        Arc::clone(&wake),
+        reader,
+        first_tx,
+    ));
+    g.link = Some(Link {
+        wake,
+        reader: reader_abort,
+        writer: writer.abort_handle(),
+    });
+    drop(g);
+    first_rx
+}
+
+/// Reports the transport of `generation` dead (EOF or an I/O error), once.
+fn lost(shared: &Shared, generation: u64, error: Option<&std::io::Error>) {
+    let mut g = shared.lock();
+    if g.generation != generation {
+        return;
+    }
+    if let Some(session) = &mut g.session {
+        if session.is_open() {
+            match error {
+                Some(e) => log::debug!("connection lost: {e}"),
+                None => log::debug!("connection closed by the broker"),
+            }
+            session.on_connection_lost(Instant::now());
+        }
+    }
+    g.wake_writer();
+    drop(g);
+    shared.notify();
+}
+
+async fn reader(
+    shared: Arc<Shared>,
+    generation: u64,
+    mut rd: ReadHalf<BoxedStream>,
+    wake: Arc<Notify>,
+) {
+    const CHUNK: usize = 64 * 1024;
+    let mut buf = BytesMut::with_capacity(CHUNK);
+    loop {
+        if buf.capacity() - buf.len() < CHUNK / 4 {
+            buf.reserve(CHUNK);
+        }
+        match rd.read_buf(&mut buf).await {
+            Ok(0) => return lost(&shared, generation, None),
+            Err(e) => return lost(&shared, generation, Some(&e)),
+            Ok(_) => {}
+        }
+        let Some((open, wants_write, events)) = ({
+            let mut g = shared.lock();
+            let current = g.generation == generation;
+            match &mut g.session {
+                Some(session) if current => {
+                    session.handle_bytes(&mut buf, Instant::now());
+                    Some((
+                        session.is_open(),
+                        session.wants_write(),
+                        session.has_events(),
+                    ))
+                }
+                _ => None,
+            }
+        }) else {
+            return;
+        };
+        if wants_write || !open {
+            wake.notify_one();
+        }
+        if events {
+            shared.notify();
+        }
+        if !open {
+            return drain(rd, buf).await;
+        }
+    }
+}
+
+/// After the session ended the connection, reads and discards until the broker closes its side.
+/// Closing a socket with unread data in it (the broker's PUBACKs, say) makes the kernel send a
+/// reset, and a reset makes the broker's kernel throw away what it had received but not yet
+/// read: the last PUBLISHes and the DISCONNECT. Draining first lets them all be handled.
+async fn drain(mut rd: ReadHalf<BoxedStream>, mut buf: BytesMut) {
+    loop {
+        buf.clear();
+        match rd.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn writer(
+    shared: Arc<Shared>,
+    generation: u64,
+    mut wr: WriteHalf<BoxedStream>,
+    wake: Arc<Notify>,
+    reader: tokio::task::JoinHandle<()>,
+    first_write: std::sync::mpsc::Sender<()>,
+) {
+    /// How long a closed connection may take to drain before the socket is dropped anyway.
+    const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut first = Some(first_write);
+    loop {
+        let (deadline, open) = {
+            let mut g = shared.lock();
+            if g.generation != generation {
+                return;
+            }
+            let Some(session) = &mut g.session else {
+                return;
+            };
+            let now = Instant::now();
+            session.tick(now);
+            session.poll_transmit(&mut buf, now);
+            let open = session.is_open();
+            let deadline = session.poll_timeout();
+            let events = session.has_events();
+            g.idle = buf.is_empty();
+            drop(g);
+            if events || buf.is_empty() {
+                shared.notify();
+            }
+            (deadline, open)
+        };
+        if !buf.is_empty() {
+            let result = match wr.write_all(&buf).await {
+                Ok(()) => wr.flush().await,
+                Err(e) => Err(e),
+            };
+            buf.clear();
+            if let Some(tx) = first.take() {
+                let _ = tx.send(());
+            }
+            if let Err(e) = result {
+                reader.abort();
+                return lost(&shared, generation, Some(&e));
+            }
+            continue;
+        }
+        if !open {
+            // DISCONNECT (or the last packet before a protocol error) is out: half-close, let the
+            // reader drain until the broker closes its side, then drop the socket.
+            let _ = wr.shutdown().await;
+            let abort = reader.abort_handle();
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, reader).await;
+            abort.abort();
+            let mut g = shared.lock();
+            if g.generation == generation {
+                g.link = None;
+                g.idle = true;
+            }
+            drop(g);
+            shared.notify();
+            return;
+        }
+        match deadline {
+            Some(at) => {
+                tokio::select! {
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep_until(tokio::time::Instant::from_std(at)) => {}
+                }
+            }
+            None => wake.notified().await,
+        }
+    }
+}
