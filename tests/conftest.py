@@ -40,9 +40,11 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
     return generate_tls_files(tmp_path_factory.mktemp("certs"))
 
 
-def _started_broker(workdir: Path, tls_files: TLSFiles) -> MosquittoBroker:
+def _started_broker(
+    workdir: Path, tls_files: TLSFiles, *, persistence: bool = False
+) -> MosquittoBroker:
     try:
-        broker = MosquittoBroker(workdir, tls_files)
+        broker = MosquittoBroker(workdir, tls_files, persistence=persistence)
         broker.start()
     except BrokerError as exc:
         error = str(exc)
@@ -65,6 +67,17 @@ def broker(
 def fresh_broker(tmp_path: Path, tls_files: TLSFiles) -> Generator[MosquittoBroker, None, None]:
     """A mosquitto owned by one test; ``stop()``, ``kill()`` and ``start()`` freely."""
     broker = _started_broker(tmp_path / "mosquitto", tls_files)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def persistent_broker(
+    tmp_path: Path, tls_files: TLSFiles
+) -> Generator[MosquittoBroker, None, None]:
+    """Like ``fresh_broker``, with persistence on: a graceful ``stop()`` keeps sessions and
+    their queued messages for the next ``start()``."""
+    broker = _started_broker(tmp_path / "mosquitto", tls_files, persistence=True)
     yield broker
     broker.stop()
 

@@ -1075,12 +1075,13 @@ class Client(_CallbackMixin):
 
     def loop_stop(self) -> MQTTErrorCode:
         """Stop the ``loop_start`` thread and wait for it (it does not disconnect)."""
-        if self._thread is None:
+        thread = self._thread  # the thread clears self._thread itself when it ends
+        if thread is None:
             return MQTTErrorCode.MQTT_ERR_INVAL
         self._thread_terminate = True
         self._core.wakeup()
-        if threading.current_thread() != self._thread:
-            self._thread.join()
+        if threading.current_thread() != thread:
+            thread.join()
         self._thread = None
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
