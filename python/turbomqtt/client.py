@@ -849,6 +849,7 @@ class Client(_CallbackMixin):
             self._state = _ConnectionState.MQTT_CS_DISCONNECTED
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         self._state = _ConnectionState.MQTT_CS_DISCONNECTING
+        self._easy_log(MQTT_LOG_DEBUG, "Sending DISCONNECT")
         rc = MQTTErrorCode(self._core.disconnect())
         if self._thread is None:
             # No loop thread will see the close: wait for the DISCONNECT to be written (so a
@@ -892,6 +893,16 @@ class Client(_CallbackMixin):
             info.rc = MQTTErrorCode(rc)
             if rc in (0, 4) and not (qos == 0 and rc == 4):
                 self._pending_infos[mid] = info
+        if self._on_log is not None or self._logger is not None:
+            self._easy_log(
+                MQTT_LOG_DEBUG,
+                "Sending PUBLISH (d0, q%d, r%d, m%d), '%s', ... (%d bytes)",
+                qos,
+                int(bool(retain)),
+                mid,
+                topic_bytes,
+                len(local_payload),
+            )
         return info
 
     def subscribe(
@@ -1116,6 +1127,17 @@ class Client(_CallbackMixin):
         for event in events:
             kind = event[0]
             if kind == _EV_MESSAGE:
+                if self._on_log is not None or self._logger is not None:
+                    self._easy_log(
+                        MQTT_LOG_DEBUG,
+                        "Received PUBLISH (d%d, q%d, r%d, m%d), '%s', ...  (%d bytes)",
+                        int(event[6]),
+                        event[3],
+                        int(event[4]),
+                        event[5],
+                        event[1],
+                        len(event[2]),
+                    )
                 self._handle_on_message(MQTTMessage._received(*event[1:]))
             elif kind == _EV_PUBLISHED:
                 self._handle_published(event[1], event[2])
@@ -1158,6 +1180,8 @@ class Client(_CallbackMixin):
             self._handle_on_connect_fail()
 
     def _handle_published(self, mid: int, rc: int) -> None:
+        if self._on_log is not None or self._logger is not None:
+            self._easy_log(MQTT_LOG_DEBUG, "Received PUBACK/PUBCOMP or sent QoS 0 (Mid: %d)", mid)
         with self._pending_lock:
             info = self._pending_infos.pop(mid, None)
         if rc:
