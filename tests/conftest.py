@@ -11,6 +11,11 @@ fixture                   scope    what
                                    ``stop()``/``kill()``/``start()`` it (same ports)
 ``fake_broker``           function a :class:`~support.fake_broker.FakeBroker` on a free port
 ``unique_topic``          function a topic no other test uses, e.g. ``turbomqtt-test/<hex>``
+``mqtt``                  function the client module under test, parametrized over
+                                   ``paho.mqtt.client`` and ``turbomqtt.client``
+                                   (``$TURBOMQTT_TEST_IMPLS``, default ``paho,turbomqtt``)
+``make_client``           function ``make_client(mqtt, version, **kwargs)``: a Client that is
+                                   stopped and disconnected at teardown
 ========================= ======== =====================================================
 
 mosquitto missing is a failure, not a skip: a skipped integration test looks
@@ -20,10 +25,15 @@ log is added to the report ("mosquitto log tail" section).
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 import uuid
-from collections.abc import Generator
+import warnings
+from collections.abc import Callable, Generator
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -94,6 +104,64 @@ def fake_broker() -> Generator[FakeBroker, None, None]:
 def unique_topic() -> str:
     """A topic private to this test, so tests sharing ``broker`` cannot cross-talk."""
     return f"turbomqtt-test/{uuid.uuid4().hex}"
+
+
+#: Implementation name -> module that must behave like ``paho.mqtt.client``.
+CLIENT_IMPLS = {"paho": "paho.mqtt.client", "turbomqtt": "turbomqtt.client"}
+
+
+def _selected_impls() -> list[str]:
+    raw = os.environ.get("TURBOMQTT_TEST_IMPLS", "paho,turbomqtt")
+    names = [name.strip() for name in raw.split(",") if name.strip()]
+    unknown = [name for name in names if name not in CLIENT_IMPLS]
+    if unknown or not names:
+        raise pytest.UsageError(
+            f"TURBOMQTT_TEST_IMPLS={raw!r}: expected a comma-separated subset of {list(CLIENT_IMPLS)}"
+        )
+    return names
+
+
+@pytest.fixture(params=_selected_impls())
+def mqtt(request: pytest.FixtureRequest) -> ModuleType:
+    """The client module under test. An implementation that cannot be imported is a
+    failure, not a skip (turbomqtt must not silently drop out of the run)."""
+    name = CLIENT_IMPLS[request.param]
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        error = f"cannot import {name}: {exc!r}"
+    pytest.fail(error, pytrace=False)
+
+
+@pytest.fixture
+def make_client() -> Generator[Callable[..., Any], None, None]:
+    """``make_client(mqtt, version=2, **kwargs)`` builds ``mqtt.Client`` with callback API
+    ``version`` (1 or 2; VERSION1's DeprecationWarning is swallowed here, tests about the
+    warning build their clients themselves). Every client is ``loop_stop()``-ed and
+    ``disconnect()``-ed at teardown, so a failing test cannot leave a loop thread behind."""
+    made: list[Any] = []
+
+    def make(module: ModuleType, version: int = 2, **kwargs: Any) -> Any:
+        api = (
+            module.CallbackAPIVersion.VERSION1
+            if version == 1
+            else module.CallbackAPIVersion.VERSION2
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            client = module.Client(api, **kwargs)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        # disconnect() first: it wakes paho's loop thread, so loop_stop() need not wait
+        # for the 1 s select() timeout
+        for stop in (client.disconnect, client.loop_stop):
+            try:
+                stop()
+            except Exception:  # teardown must go on for the other clients
+                pass
 
 
 @pytest.hookimpl(wrapper=True)
