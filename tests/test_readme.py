@@ -20,8 +20,8 @@ def test_python_examples_run(broker) -> None:
         namespace: dict[str, object] = {}
         exec(compile(code, "README.md", "exec"), namespace)
         ran += 1
-        if "received" in namespace:
-            assert namespace["received"] == [("demo/hello", b"world")]
+        if "got_reply" in namespace:
+            assert namespace["got_reply"].is_set()  # type: ignore[attr-defined]
     assert ran >= 2
 
 

@@ -86,6 +86,7 @@ class _CallbackMixin:
     _in_callback_mutex: threading.Lock
     _on_message_filtered: MQTTMatcher
     suppress_exceptions: bool
+    _on_log: Optional[Callable[..., Any]]
 
     def _init_callbacks(self) -> None:
         for name in _CALLBACKS:
@@ -280,18 +281,14 @@ class _CallbackMixin:
         else:
             self._run("on_disconnect", func, rc)
 
-    def _do_on_publish(self, mid: int) -> None:
+    def _do_on_publish(self, mid: int, qos: int) -> None:
         func = self.on_publish
         if not func:
             return
         if self._v2():
-            self._run(
-                "on_publish",
-                func,
-                mid,
-                ReasonCode(PacketTypes.PUBACK, "Success"),
-                Properties(PacketTypes.PUBACK),
-            )
+            # paho reports a QoS 2 completion with PUBCOMP's packet type, QoS 0/1 with PUBACK's.
+            packet = PacketTypes.PUBCOMP if qos == 2 else PacketTypes.PUBACK
+            self._run("on_publish", func, mid, ReasonCode(packet, "Success"), Properties(packet))
         else:
             self._run("on_publish", func, mid)
 

@@ -51,10 +51,11 @@ class MQTTMessageInfo:
     It also unpacks like paho's tuple, ``rc, mid = client.publish(...)``.
     """
 
-    __slots__ = ("_condition", "_iterpos", "_published", "mid", "rc")
+    __slots__ = ("_condition", "_iterpos", "_published", "_qos", "mid", "rc")
 
     def __init__(self, mid: int) -> None:
         self.mid = mid
+        self._qos = 0
         self.rc: MQTTErrorCode = MQTTErrorCode.MQTT_ERR_SUCCESS
         self._published = False
         self._condition: Optional[threading.Condition] = None

@@ -303,11 +303,16 @@ class Client(_CallbackMixin):
         if not isinstance(callback_api_version, CallbackAPIVersion):
             raise ValueError("Unsupported callback API version")
         if protocol == MQTTv5:
-            raise ValueError("MQTT 5 is not supported by this version of turbomqtt yet")
-        if clean_session is None:
+            # Validated as paho does; the MQTT 5 wire protocol itself is not there yet, and
+            # connect() says so.
+            if clean_session is not None:
+                raise ValueError("Clean session is not used for MQTT 5.0")
             clean_session = True
-        if not clean_session and (client_id == "" or client_id is None):
-            raise ValueError("A client id must be provided if clean session is False.")
+        else:
+            if clean_session is None:
+                clean_session = True
+            if not clean_session and (client_id == "" or client_id is None):
+                raise ValueError("A client id must be provided if clean session is False.")
 
         self._callback_api_version = callback_api_version
         self._manual_ack = manual_ack
@@ -467,6 +472,7 @@ class Client(_CallbackMixin):
         if value < 0:
             raise ValueError("Invalid inflight.")
         self._max_inflight_messages = value
+        self._core.set_limits(self._max_inflight_messages, self._max_queued_messages)
 
     @property
     def max_queued_messages(self) -> int:
@@ -479,6 +485,7 @@ class Client(_CallbackMixin):
         if value < 0:
             raise ValueError("Invalid queue size.")
         self._max_queued_messages = value
+        self._core.set_limits(self._max_inflight_messages, self._max_queued_messages)
 
     @property
     def will_topic(self) -> Optional[str]:
@@ -677,6 +684,7 @@ class Client(_CallbackMixin):
     def manual_ack_set(self, on: bool) -> None:
         """Switch manual acknowledgement of received QoS 1/2 messages on or off."""
         self._manual_ack = bool(on)
+        self._core.set_manual_ack(self._manual_ack)
 
     # --- connection -----------------------------------------------------------------------------
 
@@ -696,6 +704,10 @@ class Client(_CallbackMixin):
 
         :raises ConnectionRefusedError, socket.gaierror, TimeoutError, ssl.SSLError: as paho.
         """
+        if self._protocol == MQTTv5:
+            raise ValueError(
+                "MQTT 5 is not supported by this version of turbomqtt yet: use MQTTv311"
+            )
         if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
             raise ValueError("Clean start only applies to MQTT V5")
         if properties:
@@ -874,7 +886,7 @@ class Client(_CallbackMixin):
         QoS 1/2 messages are kept until acknowledged, across reconnects; published while not
         connected they get ``rc = MQTT_ERR_NO_CONN`` but are sent once connected.
         """
-        if topic is None or len(topic) == 0:
+        if self._protocol != MQTTv5 and (topic is None or len(topic) == 0):
             raise ValueError("Invalid topic.")
         topic_bytes = topic.encode("utf-8")
         if b"+" in topic_bytes or b"#" in topic_bytes:
@@ -891,6 +903,7 @@ class Client(_CallbackMixin):
             rc, mid = self._core.publish(topic, local_payload, qos, bool(retain))
             info = MQTTMessageInfo(mid)
             info.rc = MQTTErrorCode(rc)
+            info._qos = qos
             if rc in (0, 4) and not (qos == 0 and rc == 4):
                 self._pending_infos[mid] = info
         if self._on_log is not None or self._logger is not None:
@@ -916,19 +929,45 @@ class Client(_CallbackMixin):
         SUBSCRIBE packet). Returns ``(rc, mid)``; ``(MQTT_ERR_NO_CONN, None)`` when not
         connected."""
         topic_qos_list: Optional[list[tuple[bytes, int]]] = None
+        v5 = self._protocol == MQTTv5
         if isinstance(topic, tuple):
-            topic, qos = topic
+            if v5:
+                topic, options = topic
+                if not isinstance(options, SubscribeOptions):
+                    raise ValueError(
+                        "Subscribe options must be instance of SubscribeOptions class."
+                    )
+            else:
+                topic, qos = topic
         if isinstance(topic, (bytes, str)):
             if qos < 0 or qos > 2:
                 raise ValueError("Invalid QoS level.")
-            if topic is None or len(topic) == 0:
-                raise ValueError("Invalid topic.")
-            topic_qos_list = [(_force_bytes(topic), qos)]
+            if v5:
+                if options is None:
+                    options = SubscribeOptions(qos=qos)
+                elif qos != 0:
+                    raise ValueError("Subscribe options and qos parameters cannot be combined.")
+                if not isinstance(options, SubscribeOptions):
+                    raise ValueError(
+                        "Subscribe options must be instance of SubscribeOptions class."
+                    )
+                topic_qos_list = [(_force_bytes(topic), options.QoS)]
+            else:
+                if topic is None or len(topic) == 0:
+                    raise ValueError("Invalid topic.")
+                topic_qos_list = [(_force_bytes(topic), qos)]
         elif isinstance(topic, list):
             if len(topic) == 0:
                 raise ValueError("Empty topic list")
             topic_qos_list = []
             for t, q in topic:
+                if v5:
+                    if not isinstance(q, SubscribeOptions):
+                        if q < 0 or q > 2:
+                            raise ValueError("Invalid QoS level.")
+                        q = SubscribeOptions(qos=q)
+                    topic_qos_list.append((_force_bytes(t), q.QoS))
+                    continue
                 if isinstance(q, SubscribeOptions) or q < 0 or q > 2:
                     raise ValueError("Invalid QoS level.")
                 if t is None or not isinstance(t, (bytes, str)) or len(t) == 0:
@@ -970,10 +1009,24 @@ class Client(_CallbackMixin):
         self._easy_log(MQTT_LOG_DEBUG, "Sending UNSUBSCRIBE (d0, m%d) %s", mid, topic_list)
         return (MQTTErrorCode.MQTT_ERR_SUCCESS, mid)
 
+    def drop_out_messages(self) -> list[MQTTMessage]:
+        """Empty the store of unacknowledged outgoing QoS 1/2 messages and return them
+        (paho 2.2); they will not be re-sent."""
+        dropped = []
+        for mid, topic, payload, qos, retain in self._core.drop_out_messages():
+            msg = MQTTMessage(mid, topic)
+            msg.payload = payload
+            msg.qos = qos
+            msg.retain = retain
+            dropped.append(msg)
+            with self._pending_lock:
+                self._pending_infos.pop(mid, None)
+        return dropped
+
     def ack(self, mid: int, qos: int) -> MQTTErrorCode:
         """With ``manual_ack``: acknowledge a received QoS 1 (PUBACK) or 2 (PUBCOMP) message."""
         if self._manual_ack and qos in (1, 2):
-            return MQTTErrorCode(self._core.ack(mid, qos))
+            return MQTTErrorCode(self._core.ack(mid))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     # --- network loop ---------------------------------------------------------------------------
@@ -1190,7 +1243,7 @@ class Client(_CallbackMixin):
                 info.rc = MQTTErrorCode(rc)
                 info._set_as_published()
             return
-        self._do_on_publish(mid)
+        self._do_on_publish(mid, 0 if info is None else info._qos)
         if info is not None:
             info._set_as_published()
 

@@ -9,8 +9,8 @@ use crate::errors::{Error, Result};
 use crate::py::tls::PyTlsConfig;
 use crate::runtime;
 use crate::session::{
-    DisconnectReason, Event, ProtocolVersion, PublishStatus, QoS, RetryReason, SessionError,
-    SessionOptions, Will, MAX_REMAINING_LENGTH,
+    AckMode, DisconnectReason, Event, ProtocolVersion, PublishStatus, QoS, RetryReason,
+    SessionError, SessionOptions, Will, MAX_REMAINING_LENGTH,
 };
 use crate::transport::{self, Endpoint, TransportKind};
 use bytes::Bytes;
@@ -184,6 +184,19 @@ pub fn add_constants(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// The client's session; before the first connect, one with default options (paho allocates
+/// mids and stores QoS 1/2 messages published before any connection).
+fn session_or_default(g: &mut Inner) -> PyResult<&mut crate::session::Session> {
+    if g.session.is_none() {
+        let session =
+            crate::session::Session::new(SessionOptions::default()).map_err(Error::Session)?;
+        g.session = Some(session);
+    }
+    g.session
+        .as_mut()
+        .ok_or_else(|| PyValueError::new_err("no session"))
+}
+
 impl PyCoreClient {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.shared.lock()
@@ -228,7 +241,6 @@ impl PyCoreClient {
         ws_headers: Vec<(String, String)>,
         manual_ack: bool,
     ) -> PyResult<()> {
-        let _ = manual_ack; // Manual acks are not implemented by the session yet.
         let protocol = match protocol {
             3 => ProtocolVersion::V31,
             4 => ProtocolVersion::V311,
@@ -290,7 +302,16 @@ impl PyCoreClient {
         {
             let mut g = self.lock();
             g.close_link();
-            g.prepare_session(opts).map_err(Error::Session)?;
+            // paho acknowledges a message after on_message returns (or, with manual_ack, when
+            // the user calls ack()).
+            let mode = if manual_ack {
+                AckMode::Manual
+            } else {
+                AckMode::AfterDelivery
+            };
+            g.prepare_session(opts)
+                .map_err(Error::Session)?
+                .set_ack_mode(mode);
         }
         let handle = runtime::handle().map_err(Error::Io)?;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -307,19 +328,18 @@ impl PyCoreClient {
         Ok(())
     }
 
+    /// Sets `max_inflight` and `max_queued` now (they also arrive with every `connect`).
+    fn set_limits(&self, max_inflight: usize, max_queued: usize) -> PyResult<()> {
+        let mut g = self.lock();
+        session_or_default(&mut g)?.set_limits(max_inflight, max_queued);
+        Ok(())
+    }
+
     /// Publishes; returns `(rc, mid)` at once.
     fn publish(&self, topic: String, payload: &[u8], qos: u8, retain: bool) -> PyResult<(u8, u16)> {
         let qos = self::qos(qos)?;
         let mut g = self.lock();
-        let Some(session) = g.session.as_mut() else {
-            // Never connected: paho still allocates a mid; a QoS>0 message would wait for a
-            // connection that has no session yet, so make one with default options.
-            g.session = Some(
-                crate::session::Session::new(SessionOptions::default()).map_err(Error::Session)?,
-            );
-            drop(g);
-            return self.publish(topic, payload, qos.as_u8(), retain);
-        };
+        let session = session_or_default(&mut g)?;
         let result = session.publish(topic, Bytes::copy_from_slice(payload), qos, retain);
         let wants_write = session.wants_write();
         let outcome = match result {
@@ -388,11 +408,55 @@ impl PyCoreClient {
         }
     }
 
-    /// Manual acknowledgement is not implemented yet: `MQTT_ERR_NOT_SUPPORTED`.
-    #[staticmethod]
-    fn ack(mid: u16, qos: u8) -> u8 {
-        let _ = (mid, qos);
-        10
+    /// Empties the outgoing QoS 1/2 store: `[(mid, topic, payload, qos, retain), ...]`.
+    fn drop_out_messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let dropped = {
+            let mut g = self.lock();
+            g.session
+                .as_mut()
+                .map(crate::session::Session::drop_out_messages)
+                .unwrap_or_default()
+        };
+        let list = PyList::empty(py);
+        for m in dropped {
+            let topic = PyBytes::new(py, m.topic.as_bytes());
+            list.append((
+                m.mid,
+                topic,
+                PyBytes::new(py, &m.payload),
+                m.qos.as_u8(),
+                m.retain,
+            ))?;
+        }
+        Ok(list)
+    }
+
+    /// Switches manual acknowledgement on or off now (paho's `manual_ack_set`).
+    fn set_manual_ack(&self, on: bool) -> PyResult<()> {
+        let mut g = self.lock();
+        let mode = if on {
+            AckMode::Manual
+        } else {
+            AckMode::AfterDelivery
+        };
+        session_or_default(&mut g)?.set_ack_mode(mode);
+        Ok(())
+    }
+
+    /// With `manual_ack`: sends the PUBACK/PUBCOMP held for message `mid`; 0, or 4 when not
+    /// connected.
+    fn ack(&self, mid: u16) -> u8 {
+        let mut g = self.lock();
+        let Some(session) = g.session.as_mut() else {
+            return MQTT_ERR_NO_CONN;
+        };
+        if !session.is_open() {
+            return MQTT_ERR_NO_CONN;
+        }
+        if session.ack(mid) {
+            g.wake_writer();
+        }
+        MQTT_ERR_SUCCESS
     }
 
     /// The events that arrived, oldest first, waiting up to `timeout` seconds for the first
@@ -400,6 +464,16 @@ impl PyCoreClient {
     fn next_events<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyList>> {
         let deadline =
             Instant::now() + Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+        // The caller has run the callbacks of the previous batch: acknowledge those messages.
+        {
+            let mut g = self.lock();
+            if g.session
+                .as_mut()
+                .is_some_and(crate::session::Session::release_acks)
+            {
+                g.wake_writer();
+            }
+        }
         loop {
             let batch: Option<Vec<Event>> = py.detach(|| {
                 let mut g = self.lock();

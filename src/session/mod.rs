@@ -23,4 +23,4 @@ pub use event::{
     DisconnectReason, Event, Message, PublishHandle, PublishStatus, RetryReason, SessionError,
 };
 pub use options::{ProtocolVersion, QoS, SessionOptions, Will, MAX_REMAINING_LENGTH};
-pub use state::{Session, StoredMessage};
+pub use state::{AckMode, Session, StoredMessage};

@@ -82,6 +82,25 @@ pub struct Session {
     incoming_qos2: HashMap<u16, Message>,
     tx: VecDeque<Outgoing>,
     events: VecDeque<Event>,
+    /// Why packets could not be encoded (a bug if ever non-empty), for the owner to log.
+    skipped: Vec<String>,
+    /// When acknowledgements of received messages are sent.
+    ack_mode: AckMode,
+    /// PUBACK/PUBCOMP of delivered messages held back by `ack_mode`, in arrival order.
+    held_acks: VecDeque<(u16, Outgoing)>,
+}
+
+/// When the PUBACK (QoS 1) or PUBCOMP (QoS 2) of a delivered message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckMode {
+    /// As soon as the message is decoded.
+    #[default]
+    Immediate,
+    /// When the owner says the delivered messages were handled ([`Session::release_acks`]):
+    /// paho sends the ack after `on_message` returns.
+    AfterDelivery,
+    /// Only when the owner acknowledges that message ([`Session::ack`]): paho's `manual_ack`.
+    Manual,
 }
 
 impl Session {
@@ -103,6 +122,9 @@ impl Session {
             incoming_qos2: HashMap::new(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
+            skipped: Vec::new(),
+            ack_mode: AckMode::Immediate,
+            held_acks: VecDeque::new(),
         })
     }
 
@@ -270,6 +292,52 @@ impl Session {
         Ok(())
     }
 
+    /// Sets `max_inflight` and `max_queued` (paho's setters, allowed while disconnected), so
+    /// they apply to messages published before the next connect too.
+    pub fn set_limits(&mut self, max_inflight: usize, max_queued: usize) {
+        self.opts.max_inflight = max_inflight;
+        self.opts.max_queued = max_queued;
+    }
+
+    /// Chooses when received messages are acknowledged (see [`AckMode`]).
+    pub fn set_ack_mode(&mut self, mode: AckMode) {
+        self.ack_mode = mode;
+    }
+
+    /// Sends the acknowledgements held for messages delivered so far (`AckMode::AfterDelivery`).
+    /// Returns whether there were any.
+    pub fn release_acks(&mut self) -> bool {
+        if self.ack_mode != AckMode::AfterDelivery || self.held_acks.is_empty() {
+            return false;
+        }
+        let acks: Vec<Outgoing> = self.held_acks.drain(..).map(|(_, ack)| ack).collect();
+        self.tx.extend(acks);
+        true
+    }
+
+    /// Sends the held acknowledgement of message `mid` (`AckMode::Manual`, paho's `ack()`).
+    /// Returns whether one was held.
+    pub fn ack(&mut self, mid: u16) -> bool {
+        match self.held_acks.iter().position(|(m, _)| *m == mid) {
+            Some(pos) => {
+                if let Some((_, ack)) = self.held_acks.remove(pos) {
+                    self.tx.push_back(ack);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Queues the acknowledgement of a delivered message, or holds it (see [`AckMode`]).
+    pub(crate) fn queue_ack(&mut self, mid: u16, ack: Outgoing) {
+        if self.ack_mode == AckMode::Immediate {
+            self.tx.push_back(ack);
+        } else {
+            self.held_acks.push_back((mid, ack));
+        }
+    }
+
     /// The owner closed the transport on purpose without a loss to report (paho's
     /// `reconnect()` closing the old socket, or the client going away): no `Disconnected`
     /// event. Unsent QoS 0 publishes are still reported as dropped.
@@ -425,8 +493,10 @@ impl Session {
             };
             if let Err(e) = result {
                 // Requests are validated when queued, so this is a bug; skipping the packet
-                // keeps the stream well-formed.
-                log::error!("turbomqtt session: {e}; packet skipped");
+                // keeps the stream well-formed. Not logged here: the caller holds a lock, and
+                // a log record may need the GIL (pyo3-log), which a Python thread waiting for
+                // that lock holds. The owner logs `skipped` after unlocking.
+                self.skipped.push(e.to_string());
             }
         }
         let written = buf.len() - start;
@@ -441,6 +511,12 @@ impl Session {
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
+    }
+
+    /// Takes the reasons packets were skipped by `poll_transmit` (encoding bugs), to log them
+    /// once no lock is held.
+    pub fn take_skipped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.skipped)
     }
 
     /// Whether events are waiting to be taken.
@@ -583,6 +659,8 @@ impl Session {
     /// answers them on a later connection. Stored QoS 1/2 messages stay for the next one.
     fn shut(&mut self, reason: Option<DisconnectReason>) {
         self.link = Link::Closed;
+        // The broker re-sends unacknowledged messages on the next connection.
+        self.held_acks.clear();
         self.timers = None;
         self.pending_acks.clear();
         if let Some(reason) = reason {

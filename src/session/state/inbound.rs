@@ -56,8 +56,10 @@ impl Session {
                 if let Some(message) = self.incoming_qos2.remove(&mid) {
                     self.events.push_back(Event::Message(message));
                     self.release_queued();
+                    self.queue_ack(mid, Outgoing::PubComp(mid));
+                } else {
+                    self.tx.push_back(Outgoing::PubComp(mid));
                 }
-                self.tx.push_back(Outgoing::PubComp(mid));
             }
             Incoming::SubAck { mid, granted } => {
                 self.pending_acks.remove(&mid);
@@ -85,7 +87,7 @@ impl Session {
             QoS::AtLeastOnce => {
                 let mid = message.mid;
                 self.events.push_back(Event::Message(message));
-                self.tx.push_back(Outgoing::PubAck(mid));
+                self.queue_ack(mid, Outgoing::PubAck(mid));
             }
             QoS::ExactlyOnce => {
                 let mid = message.mid;

@@ -251,3 +251,52 @@ fn random_bytes_never_panic() {
         h.events();
     }
 }
+
+// ----- when acknowledgements go out ---------------------------------------------------------
+
+/// `AfterDelivery` (paho: the ack follows `on_message`): PUBACK and PUBCOMP wait for
+/// `release_acks`, then go out in arrival order; an unknown PUBREL is still answered at once.
+#[test]
+fn acks_after_delivery_wait_for_release_in_order() {
+    let mut h = Harness::connected(opts("c"));
+    h.s.set_ack_mode(AckMode::AfterDelivery);
+    h.feed(publish("a", b"1", 1, 10, false));
+    h.feed(publish("a", b"2", 2, 11, false));
+    h.expect_tx(vec![pubrec(11)]);
+    h.feed(pubrel(11));
+    h.feed(publish("a", b"3", 1, 12, false));
+    h.feed(pubrel(99));
+    h.expect_tx(vec![pubcomp(99)]);
+    assert_eq!(h.events().len(), 3);
+    assert!(h.s.release_acks());
+    h.expect_tx(vec![puback(10), pubcomp(11), puback(12)]);
+    assert!(!h.s.release_acks());
+}
+
+/// `Manual` (paho's `manual_ack`): only `ack(mid)` sends that message's ack.
+#[test]
+fn manual_acks_go_out_one_by_one() {
+    let mut h = Harness::connected(opts("c"));
+    h.s.set_ack_mode(AckMode::Manual);
+    h.feed(publish("a", b"1", 1, 10, false));
+    h.feed(publish("a", b"2", 1, 11, false));
+    assert!(!h.s.release_acks());
+    assert_eq!(h.tx(), Vec::<u8>::new());
+    assert!(h.s.ack(11));
+    h.expect_tx(vec![puback(11)]);
+    assert!(!h.s.ack(11));
+    assert!(h.s.ack(10));
+    h.expect_tx(vec![puback(10)]);
+}
+
+/// Held acks die with the connection: the broker re-sends those messages.
+#[test]
+fn held_acks_are_dropped_with_the_connection() {
+    let mut h = Harness::connected(opts("c"));
+    h.s.set_ack_mode(AckMode::AfterDelivery);
+    h.feed(publish("a", b"1", 1, 10, false));
+    h.s.on_connection_lost(h.now);
+    h.connect();
+    assert!(!h.s.release_acks());
+    assert_eq!(h.tx(), Vec::<u8>::new());
+}
