@@ -56,7 +56,10 @@ import rawmqtt  # noqa: E402
 
 HOST = "127.0.0.1"
 MODULES = {"paho": "paho.mqtt.client", "turbomqtt": "turbomqtt.client"}
-INFLIGHT = 100
+# max_inflight_messages_set() for both libraries. QoS 2 uses 20, mosquitto's default
+# max_inflight_messages: mosquitto 2.0.11 stalls a MQTT 3.1.1 publisher that keeps more
+# than that many QoS 2 messages in flight (both libraries stop after exactly 100 with 100).
+INFLIGHT = {0: 100, 1: 100, 2: 20}
 SIZES = {"": 16, "_1k": 1024, "_64k": 65536}
 
 
@@ -70,6 +73,10 @@ class Scenario:
     params: dict[str, int] = field(default_factory=dict)
     quick: dict[str, int] = field(default_factory=dict)
     timeout: float = 180.0
+
+    def budget(self, quick: bool) -> float:
+        """Seconds the parent gives one worker run before killing it."""
+        return 30.0 if quick else self.timeout
 
 
 def _scenarios() -> dict[str, Scenario]:
@@ -123,15 +130,15 @@ def load(impl: str) -> Any:
     return importlib.import_module(MODULES[impl])
 
 
-def new_client(mqtt: Any, client_id: str) -> Any:
+def new_client(mqtt: Any, client_id: str, qos: int = 0) -> Any:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
-    client.max_inflight_messages_set(INFLIGHT)
+    client.max_inflight_messages_set(INFLIGHT[qos])
     return client
 
 
-def connected_client(mqtt: Any, port: int, client_id: str) -> Any:
+def connected_client(mqtt: Any, port: int, client_id: str, qos: int = 0) -> Any:
     """connect() + loop_start(), returned once on_connect fired."""
-    client = new_client(mqtt, client_id)
+    client = new_client(mqtt, client_id, qos)
     ready = threading.Event()
     client.on_connect = lambda *_: ready.set()
     client.connect(HOST, port, 60)
@@ -154,9 +161,11 @@ def stop(client: Any) -> None:
     client.loop_stop()
 
 
-def start_raw_subscriber(port: int, topic: str, n: int, timeout: float) -> subprocess.Popen[str]:
+def start_raw_subscriber(
+    port: int, topic: str, n: int, size: int, timeout: float
+) -> subprocess.Popen[str]:
     sub = subprocess.Popen(  # noqa: S603
-        [sys.executable, str(HERE / "rawmqtt.py"), "sub", "--port", str(port)]
+        [sys.executable, str(HERE / "rawmqtt.py"), "sub", "--port", str(port), "--size", str(size)]
         + ["--topic", topic, "--count", str(n), "--deadline", str(timeout)],
         stdout=subprocess.PIPE,
         text=True,
@@ -170,13 +179,13 @@ def start_raw_subscriber(port: int, topic: str, n: int, timeout: float) -> subpr
 def work_publish(impl: str, port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:
     n, qos, payload = p["n"], p["qos"], b"x" * p["size"]
     topic = f"bench/{uuid.uuid4().hex}"
-    sub = start_raw_subscriber(port, topic, n, timeout)
+    sub = start_raw_subscriber(port, topic, n, p["size"], timeout)
     if impl == "raw":
         sock = rawmqtt.open_session(port, f"rawpub-{os.getpid()}")
         t0, c0 = time.monotonic(), cpu_seconds()
         rawmqtt.publish_flood(sock, topic, payload, n)
     else:
-        client = connected_client(load(impl), port, f"pub-{os.getpid()}")
+        client = connected_client(load(impl), port, f"pub-{os.getpid()}", qos)
         publish = client.publish
         t0, c0 = time.monotonic(), cpu_seconds()
         for _ in range(n):
@@ -209,7 +218,13 @@ def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
     if impl == "raw":
         c0 = cpu_seconds()
         got = rawmqtt.subscribe_and_count(
-            port, topic, n, 3.0, timeout, lambda: procs.append(subprocess.Popen(flood))  # noqa: S603
+            port,
+            topic,
+            n,
+            3.0,
+            timeout,
+            lambda: procs.append(subprocess.Popen(flood)),  # noqa: S603
+            packet_len=len(rawmqtt.publish_packet(topic, b"x" * size)),
         )
         c1 = cpu_seconds()
         count, first, last = int(got["count"]), got["first"], got["last"]
@@ -254,7 +269,7 @@ def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
 
 def work_latency(impl: str, port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:
     qos = p["qos"]
-    client = connected_client(load(impl), port, f"lat-{os.getpid()}")
+    client = connected_client(load(impl), port, f"lat-{os.getpid()}", qos)
     topic = f"bench/{uuid.uuid4().hex}"
     arrived = threading.Event()
     client.on_message = lambda *_: arrived.set()
@@ -317,7 +332,13 @@ def work_clients(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
             connect_error = f"client {i}: {type(exc).__name__}: {exc}"
             break
         clients.append(client)
-    all_in.wait(max(1.0, timeout - 30 - (time.monotonic() - t0)))
+    # wait for every on_connect, or until no client connected for 10 s
+    seen, idle_since = -1, time.monotonic()
+    while not all_in.wait(0.05) and time.monotonic() - t0 < timeout - 10:
+        if state["connected"] != seen:
+            seen, idle_since = state["connected"], time.monotonic()
+        elif time.monotonic() - idle_since > 10:
+            break
     elapsed = time.monotonic() - t0
     c1 = cpu_seconds()
     time.sleep(0.5)  # let thread counts settle (paho's threads that died, etc.)
@@ -381,7 +402,7 @@ def work_import(impl: str, p: dict[str, int]) -> dict[str, Any]:
 def run_worker(args: argparse.Namespace) -> None:
     scenario = SCENARIOS[args.worker]
     params = scenario.quick if args.quick else scenario.params
-    timeout = scenario.timeout
+    timeout = scenario.budget(args.quick) - 8  # inner waits give up before the parent kills us
     if scenario.kind == "publish":
         result = work_publish(args.impl, args.port, params, timeout)
     elif scenario.kind == "receive":
@@ -422,7 +443,7 @@ def run_one(
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", scenario.name]
     cmd += ["--impl", impl, "--port", str(broker.port), "--tls-port", str(broker.tls_port)]
     cmd += ["--ca", str(broker.ca_cert)] + (["--quick"] if quick else [])
-    timeout = 30.0 if quick else scenario.timeout
+    timeout = scenario.budget(quick)
     proc = subprocess.Popen(  # noqa: S603
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
@@ -583,7 +604,8 @@ def run_parent(args: argparse.Namespace) -> int:
         broker.stop()
     table = build_table(results)
     header = " · ".join(f"{k}: {v}" for k, v in env.items())
-    print(f"{header}\n\nrounds: {rounds}, max_inflight_messages: {INFLIGHT}\n\n{table}")
+    inflight = ", ".join(f"QoS {q}: {v}" for q, v in INFLIGHT.items())
+    print(f"{header}\n\nrounds: {rounds}; max_inflight_messages_set: {inflight}\n\n{table}")
     if args.json:
         Path(args.json).write_text(
             json.dumps({"machine": env, "rounds": rounds, "results": results}, indent=1)

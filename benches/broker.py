@@ -127,9 +127,10 @@ class Broker:
                         # `mosquitto`, which cannot read our private temp directory
                         f"user {pwd.getpwuid(os.geteuid()).pw_name}",
                         "allow_anonymous true",
-                        "max_queued_messages 0",
+                        "max_queued_messages 10000000",
                         "max_queued_bytes 0",
                         "max_connections -1",
+                        "set_tcp_nodelay true",
                         f"log_dest file {self.log_path}",
                         "log_type error",
                         "log_type warning",
