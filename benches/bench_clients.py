@@ -164,9 +164,12 @@ def stop(client: Any) -> None:
 def start_raw_subscriber(
     port: int, topic: str, n: int, size: int, timeout: float
 ) -> subprocess.Popen[str]:
-    sub = subprocess.Popen(  # noqa: S603
-        [sys.executable, str(HERE / "rawmqtt.py"), "sub", "--port", str(port), "--size", str(size)]
-        + ["--topic", topic, "--count", str(n), "--deadline", str(timeout)],
+    sub = subprocess.Popen(
+        [
+            *(sys.executable, str(HERE / "rawmqtt.py"), "sub", "--port", str(port)),
+            *("--size", str(size), "--topic", topic, "--count", str(n)),
+            *("--deadline", str(timeout)),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -223,7 +226,7 @@ def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
             n,
             3.0,
             timeout,
-            lambda: procs.append(subprocess.Popen(flood)),  # noqa: S603
+            lambda: procs.append(subprocess.Popen(flood)),
             packet_len=len(rawmqtt.publish_packet(topic, b"x" * size)),
         )
         c1 = cpu_seconds()
@@ -247,7 +250,7 @@ def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
         client.on_message = on_message
         subscribe(client, topic, 0)
         c0 = cpu_seconds()
-        procs.append(subprocess.Popen(flood))  # noqa: S603
+        procs.append(subprocess.Popen(flood))
         seen, idle_since, deadline = -1, time.monotonic(), time.monotonic() + timeout
         while not done.wait(0.2) and time.monotonic() < deadline:
             if state["count"] != seen:
@@ -392,7 +395,7 @@ def work_import(impl: str, p: dict[str, int]) -> dict[str, Any]:
     )
     times = []
     for _ in range(p["n"]):
-        out = subprocess.run(  # noqa: S603
+        out = subprocess.run(
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         )
         times.append(float(out.stdout) * 1e3)
@@ -437,14 +440,12 @@ ROWS: dict[str, list[tuple[str, str, str, str]]] = {
 }
 
 
-def run_one(
-    scenario: Scenario, impl: str, broker: Any, quick: bool
-) -> dict[str, Any]:
+def run_one(scenario: Scenario, impl: str, broker: Any, quick: bool) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", scenario.name]
     cmd += ["--impl", impl, "--port", str(broker.port), "--tls-port", str(broker.tls_port)]
     cmd += ["--ca", str(broker.ca_cert)] + (["--quick"] if quick else [])
     timeout = scenario.budget(quick)
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
     )
     hung = False
@@ -458,7 +459,9 @@ def run_one(
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])
             if hung:
-                result["error_detail"] = f"worker hung after reporting (killed after {timeout:.0f} s)"
+                result["error_detail"] = (
+                    f"worker hung after reporting (killed after {timeout:.0f} s)"
+                )
             return result
     tail = " | ".join(err.strip().splitlines()[-3:]) if err.strip() else ""
     reason = f"timed out after {timeout:.0f} s" if hung else f"exit code {proc.returncode}"
@@ -636,4 +639,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-

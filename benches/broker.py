@@ -26,7 +26,11 @@ MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 def find_mosquitto() -> str:
     """``$MOSQUITTO``, ``mosquitto`` on PATH, or /usr/sbin/mosquitto; raise if none."""
-    for candidate in (os.environ.get("MOSQUITTO"), shutil.which("mosquitto"), *MOSQUITTO_CANDIDATES):
+    for candidate in (
+        os.environ.get("MOSQUITTO"),
+        shutil.which("mosquitto"),
+        *MOSQUITTO_CANDIDATES,
+    ):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
     raise RuntimeError(
@@ -143,7 +147,7 @@ class Broker:
                     ]
                 )
             )
-            self._process = subprocess.Popen(  # noqa: S603
+            self._process = subprocess.Popen(
                 [self.binary, "-c", str(config)],
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
