@@ -516,7 +516,7 @@ def build_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
                 cpu = fmt(statistics.median(cpus) if cpus else None, "{:,.2f}")
                 ratio = ""
                 if impl == "turbomqtt" and med is not None and medians.get("paho"):
-                    ratio = f"{med / medians['paho']:.2f}x"  # type: ignore[operator]
+                    ratio = f"{med / medians['paho']:.3g}x"  # type: ignore[operator]
                 if impl == "turbomqtt" and med is None:
                     ratio = "FAIL"
                 cells = [
@@ -581,7 +581,7 @@ def run_parent(args: argparse.Namespace) -> int:
         f"# turbomqtt vs paho-mqtt, {rounds} round(s){' (quick)' if args.quick else ''}",
         file=sys.stderr,
     )
-    broker = Broker()
+    broker = Broker(nodelay=not args.broker_nagle)
     broker.start()
     results: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:
@@ -605,15 +605,28 @@ def run_parent(args: argparse.Namespace) -> int:
                     )
     finally:
         broker.stop()
-    table = build_table(results)
-    header = " · ".join(f"{k}: {v}" for k, v in env.items())
-    inflight = ", ".join(f"QoS {q}: {v}" for q, v in INFLIGHT.items())
-    print(f"{header}\n\nrounds: {rounds}; max_inflight_messages_set: {inflight}\n\n{table}")
+    report = {
+        "machine": env,
+        "rounds": rounds,
+        "inflight": INFLIGHT,
+        "broker_nodelay": broker.nodelay,
+        "results": results,
+    }
+    print_report(report)
     if args.json:
-        Path(args.json).write_text(
-            json.dumps({"machine": env, "rounds": rounds, "results": results}, indent=1)
-        )
+        Path(args.json).write_text(json.dumps(report, indent=1))
     return 0
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The header lines and the markdown table of a run (live, or saved with --json)."""
+    header = " · ".join(f"{k}: {v}" for k, v in report["machine"].items())
+    inflight = ", ".join(f"QoS {q}: {v}" for q, v in report.get("inflight", INFLIGHT).items())
+    print(
+        f"{header}\n\nrounds: {report['rounds']}; max_inflight_messages_set: {inflight}; "
+        f"mosquitto set_tcp_nodelay {str(report.get('broker_nodelay', True)).lower()}\n\n"
+        + build_table(report["results"])
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -625,12 +638,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", default="all", help=f"comma list of: {', '.join(SCENARIOS)}")
     parser.add_argument("--impls", default="paho,turbomqtt", help="client libraries to compare")
     parser.add_argument("--json", help="also write all raw results to this file")
+    parser.add_argument("--table-from", help="only print the table of a saved --json file")
+    parser.add_argument(
+        "--broker-nagle",
+        action="store_true",
+        help="leave mosquitto's set_tcp_nodelay at its default (false)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--impl", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tls-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--ca", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.table_from:
+        print_report(json.loads(Path(args.table_from).read_text()))
+        return 0
     if args.worker:
         run_worker(args)
         return 0

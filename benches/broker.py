@@ -107,7 +107,8 @@ def generate_certs(directory: Path) -> tuple[Path, Path, Path]:
 class Broker:
     """``start()`` a mosquitto; ``port``, ``tls_port`` and ``ca_cert`` say how to reach it."""
 
-    def __init__(self) -> None:
+    def __init__(self, nodelay: bool = True) -> None:
+        self.nodelay = nodelay
         self.binary = find_mosquitto()
         self.directory = Path(tempfile.mkdtemp(prefix="turbomqtt-bench-"))
         self.ca_cert, server_cert, server_key = generate_certs(self.directory)
@@ -134,7 +135,9 @@ class Broker:
                         "max_queued_messages 10000000",
                         "max_queued_bytes 0",
                         "max_connections -1",
-                        "set_tcp_nodelay true",
+                        # mosquitto's default (false) adds a 40 ms Nagle/delayed-ACK
+                        # stall to every TLS handshake, for both libraries
+                        f"set_tcp_nodelay {'true' if self.nodelay else 'false'}",
                         f"log_dest file {self.log_path}",
                         "log_type error",
                         "log_type warning",
