@@ -76,7 +76,7 @@ class Scenario:
 
     def budget(self, quick: bool) -> float:
         """Seconds the parent gives one worker run before killing it."""
-        return 30.0 if quick else self.timeout
+        return 15.0 if quick else self.timeout
 
 
 def _scenarios() -> dict[str, Scenario]:
@@ -337,7 +337,7 @@ def work_clients(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
         clients.append(client)
     # wait for every on_connect, or until no client connected for 10 s
     seen, idle_since = -1, time.monotonic()
-    while not all_in.wait(0.05) and time.monotonic() - t0 < timeout - 10:
+    while not all_in.wait(0.05) and time.monotonic() - t0 < max(5.0, timeout - 10):
         if state["connected"] != seen:
             seen, idle_since = state["connected"], time.monotonic()
         elif time.monotonic() - idle_since > 10:

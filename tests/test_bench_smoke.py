@@ -21,7 +21,7 @@ def test_bench_clients_quick_produces_a_table() -> None:
         [sys.executable, str(BENCH), "--quick", "--scenarios", "publish_qos0,latency_qos0"],
         capture_output=True,
         text=True,
-        timeout=45,
+        timeout=30,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
