@@ -35,3 +35,4 @@ test: deps dev ## everything CI checks: cargo test, the lints, pytest against a 
 .PHONY: bench
 bench: dev ## run the benchmarks side by side with the plain-Python / paho references
 	$(PYTHON) benches/bench_token.py
+	$(PYTHON) benches/bench_clients.py
