@@ -71,6 +71,16 @@ fn transport_error(e: TransportError) -> PyErr {
         TransportError::TlsCertificateVerify(_) => {
             SSLCertVerificationError::new_err((1, e.to_string()))
         }
+        TransportError::TlsCertificateVerifyCode { code, reason, .. } => {
+            let err = SSLCertVerificationError::new_err((1, e.to_string()));
+            // Python's ssl fills these in from OpenSSL; scripts print them.
+            Python::attach(|py| {
+                let value = err.value(py);
+                let _ = value.setattr("verify_code", code);
+                let _ = value.setattr("verify_message", reason);
+            });
+            err
+        }
         TransportError::Tls(_) | TransportError::TlsConfig { .. } => {
             SSLError::new_err((1, e.to_string()))
         }

@@ -55,6 +55,20 @@ pub enum TransportError {
     #[error("certificate verify failed: {0}")]
     TlsCertificateVerify(String),
 
+    /// Like `TlsCertificateVerify`, with OpenSSL's `X509_V_ERR_*` code and reason text for the
+    /// cases Python's `ssl.SSLCertVerificationError` reports them (`verify_code`,
+    /// `verify_message`): 10 expired, 9 not yet valid, 20 unknown issuer, 62 host name
+    /// mismatch, 64 IP address mismatch, 23 revoked.
+    #[error("certificate verify failed: {message}")]
+    TlsCertificateVerifyCode {
+        /// rustls's description.
+        message: String,
+        /// OpenSSL's verification error number.
+        code: i32,
+        /// OpenSSL's text for it.
+        reason: &'static str,
+    },
+
     /// Any other TLS failure: handshake failure, an alert from the peer (such as the server
     /// rejecting our client certificate), no common protocol version or cipher suite.
     #[error("TLS error: {0}")]
@@ -112,7 +126,33 @@ impl TransportError {
     /// Classifies a rustls error: certificate problems versus every other TLS failure.
     pub fn from_rustls(err: &rustls::Error) -> Self {
         match err {
-            rustls::Error::InvalidCertificate(_) => Self::TlsCertificateVerify(err.to_string()),
+            rustls::Error::InvalidCertificate(cert) => {
+                use rustls::CertificateError as C;
+                let known = match cert {
+                    C::Expired | C::ExpiredContext { .. } => Some((10, "certificate has expired")),
+                    C::NotValidYet | C::NotValidYetContext { .. } => {
+                        Some((9, "certificate is not yet valid"))
+                    }
+                    C::UnknownIssuer => Some((20, "unable to get local issuer certificate")),
+                    C::NotValidForNameContext {
+                        expected: rustls::pki_types::ServerName::IpAddress(_),
+                        ..
+                    } => Some((64, "IP address mismatch, certificate is not valid")),
+                    C::NotValidForName | C::NotValidForNameContext { .. } => {
+                        Some((62, "Hostname mismatch, certificate is not valid"))
+                    }
+                    C::Revoked => Some((23, "certificate revoked")),
+                    _ => None,
+                };
+                match known {
+                    Some((code, reason)) => Self::TlsCertificateVerifyCode {
+                        message: err.to_string(),
+                        code,
+                        reason,
+                    },
+                    None => Self::TlsCertificateVerify(err.to_string()),
+                }
+            }
             _ => Self::Tls(err.to_string()),
         }
     }
@@ -120,7 +160,10 @@ impl TransportError {
     /// Whether this error is about the server's certificate (Python's
     /// `ssl.SSLCertVerificationError`, which paho's users catch separately).
     pub fn is_certificate_error(&self) -> bool {
-        matches!(self, Self::TlsCertificateVerify(_))
+        matches!(
+            self,
+            Self::TlsCertificateVerify(_) | Self::TlsCertificateVerifyCode { .. }
+        )
     }
 }
 
