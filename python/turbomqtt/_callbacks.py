@@ -316,14 +316,17 @@ class _CallbackMixin:
             self._run("on_unsubscribe", func, mid)
 
     def _handle_on_message(self, message: MQTTMessage) -> None:
-        try:
-            topic: Optional[str] = message.topic
-        except UnicodeDecodeError:
-            topic = None
         filtered: list[Callable[..., Any]] = []
-        if topic is not None and self._on_message_filtered:
-            with self._callback_mutex:
-                filtered = list(self._on_message_filtered.iter_match(topic))
+        if self._on_message_filtered:
+            # Decoded only when there are filters to match (a topic that is not UTF-8 matches
+            # none of them, as in paho).
+            try:
+                topic: Optional[str] = message.topic
+            except UnicodeDecodeError:
+                topic = None
+            if topic is not None:
+                with self._callback_mutex:
+                    filtered = list(self._on_message_filtered.iter_match(topic))
         if not filtered:
             func = self.on_message
             if func:

@@ -243,6 +243,9 @@ def _filter_is_valid(sub: bytes) -> bool:
 
 _LIVE_CLIENTS: weakref.WeakSet[Client] = weakref.WeakSet()
 
+# The rc values CoreClient.publish returns, as enum members without an enum call per message.
+_RC = {int(rc): rc for rc in MQTTErrorCode}
+
 # Event kinds of _core.CoreClient.next_events(), see src/py/client.rs.
 _EV_CONNACK = _core.EV_CONNACK
 _EV_MESSAGE = _core.EV_MESSAGE
@@ -888,23 +891,26 @@ class Client(_CallbackMixin):
         """
         if self._protocol != MQTTv5 and (topic is None or len(topic) == 0):
             raise ValueError("Invalid topic.")
-        topic_bytes = topic.encode("utf-8")
-        if b"+" in topic_bytes or b"#" in topic_bytes:
+        if type(topic) is not str:
+            topic.encode("utf-8")  # paho's error for a bytes topic: AttributeError
+        # The hot path: checks on the str itself; a topic can only be too long as UTF-8 if
+        # it has more than a quarter of the limit in characters.
+        if "+" in topic or "#" in topic:
             raise ValueError("Publish topic cannot contain wildcards.")
-        if len(topic_bytes) > _MAX_TOPIC:
+        if len(topic) > _MAX_TOPIC // 4 and len(topic.encode("utf-8")) > _MAX_TOPIC:
             raise ValueError("Publish topic is too long.")
         if qos < 0 or qos > 2:
             raise ValueError("Invalid QoS level.")
-        local_payload = _encode_payload(payload)
+        local_payload = payload if type(payload) is bytes else _encode_payload(payload)
         if len(local_payload) > _MAX_PAYLOAD:
             raise ValueError("Payload too large.")
         # The info is registered under the lock before the core can report the mid published.
         with self._pending_lock:
             rc, mid = self._core.publish(topic, local_payload, qos, bool(retain))
             info = MQTTMessageInfo(mid)
-            info.rc = MQTTErrorCode(rc)
+            info.rc = _RC[rc]
             info._qos = qos
-            if rc in (0, 4) and not (qos == 0 and rc == 4):
+            if rc == 0 or (rc == 4 and qos):
                 self._pending_infos[mid] = info
         if self._on_log is not None or self._logger is not None:
             self._easy_log(
@@ -913,7 +919,7 @@ class Client(_CallbackMixin):
                 qos,
                 int(bool(retain)),
                 mid,
-                topic_bytes,
+                topic.encode("utf-8"),
                 len(local_payload),
             )
         return info
