@@ -15,9 +15,11 @@
 //! old tasks, and a task that finds itself superseded leaves the session alone, so a late read
 //! from a dead socket can never touch the next connection's state.
 
+use crate::dispatch::Lane;
 use crate::session::{Session, SessionError, SessionOptions};
-use crate::transport::BoxedStream;
+use crate::transport::{BoxedStream, TransportError};
 use bytes::BytesMut;
+use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -31,6 +33,9 @@ pub struct Shared {
     inner: Mutex<Inner>,
     /// Signalled when the session has new events, the writer went idle, or a wakeup was asked.
     changed: Condvar,
+    /// The shared-loop lane this client reports to, and its key there (`loop_start()`).
+    /// A lock of its own, taken after `inner` is released, so a push never waits on the session.
+    lane: Mutex<Option<(Arc<Lane>, u64)>>,
 }
 
 /// What the mutex guards.
@@ -47,6 +52,11 @@ pub struct Inner {
     pub idle: bool,
     /// A Python thread asked the waiters to return early (`loop_stop`).
     pub woken: bool,
+    /// Number of the latest connect attempt; a `start_connect` that finds a newer one (or a
+    /// `close()`) when its transport is ready drops it instead of replacing the newer link.
+    pub connect_seq: u64,
+    /// Outcomes of `start_connect` attempts not yet handed to Python, oldest first.
+    pub connect_results: VecDeque<Result<(), TransportError>>,
 }
 
 #[derive(Debug)]
@@ -67,6 +77,25 @@ impl Shared {
     /// Wakes every Python thread waiting on this client.
     pub fn notify(&self) {
         self.changed.notify_all();
+    }
+
+    /// Wakes the waiters and, when the client is attached to a lane, queues it there: there are
+    /// events to hand to Python. Call without holding `inner`.
+    pub fn notify_events(&self) {
+        self.changed.notify_all();
+        let attached = self
+            .lane
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some((lane, key)) = attached {
+            lane.push(key);
+        }
+    }
+
+    /// Reports this client's events to `lane` under `key` from now on (`None`: to nobody).
+    pub fn set_lane(&self, lane: Option<(Arc<Lane>, u64)>) {
+        *self.lane.lock().unwrap_or_else(PoisonError::into_inner) = lane;
     }
 
     /// Waits on the condition variable for at most `timeout`, returning the guard.
@@ -125,6 +154,11 @@ impl Inner {
     pub fn is_open(&self) -> bool {
         self.session.as_ref().is_some_and(Session::is_open)
     }
+
+    /// Whether Python has something to take: session events or connect outcomes.
+    pub fn has_events(&self) -> bool {
+        !self.connect_results.is_empty() || self.session.as_ref().is_some_and(Session::has_events)
+    }
 }
 
 /// Starts driving `stream` for the client: the session queues CONNECT and the tasks start.
@@ -135,10 +169,45 @@ pub fn start(
     stream: BoxedStream,
     handle: &Handle,
 ) -> std::sync::mpsc::Receiver<()> {
+    let g = shared.lock();
+    start_locked(shared, g, stream, handle)
+}
+
+/// The end of a `start_connect` attempt number `seq`: a transport (started now, unless a newer
+/// attempt or a `close()` came first) or the error, reported to Python as an event.
+pub fn finish_attempt(
+    shared: &Arc<Shared>,
+    seq: u64,
+    outcome: Result<BoxedStream, TransportError>,
+    handle: &Handle,
+) {
+    let mut g = shared.lock();
+    if g.connect_seq != seq {
+        return;
+    }
+    match outcome {
+        Ok(stream) => {
+            // Queued before the link starts, so Python sees it before the CONNACK.
+            g.connect_results.push_back(Ok(()));
+            drop(start_locked(shared, g, stream, handle));
+        }
+        Err(e) => {
+            g.connect_results.push_back(Err(e));
+            drop(g);
+        }
+    }
+    shared.notify_events();
+}
+
+fn start_locked(
+    shared: &Arc<Shared>,
+    mut g: MutexGuard<'_, Inner>,
+    stream: BoxedStream,
+    handle: &Handle,
+) -> std::sync::mpsc::Receiver<()> {
     let (read_half, write_half) = tokio::io::split(stream);
     let wake = Arc::new(Notify::new());
     let (first_tx, first_rx) = std::sync::mpsc::channel();
-    let mut g = shared.lock();
     g.close_link();
     let generation = g.generation;
     if let Some(session) = &mut g.session {
@@ -187,7 +256,7 @@ fn lost(shared: &Shared, generation: u64, error: Option<&std::io::Error>) {
     }
     g.wake_writer();
     drop(g);
-    shared.notify();
+    shared.notify_events();
     if reported {
         match error {
             Some(e) => log::debug!("connection lost: {e}"),
@@ -234,7 +303,7 @@ async fn reader(
             wake.notify_one();
         }
         if events {
-            shared.notify();
+            shared.notify_events();
         }
         if !open {
             return drain(rd, buf).await;
@@ -286,7 +355,9 @@ async fn writer(
             let skipped = session.take_skipped();
             g.idle = buf.is_empty();
             drop(g);
-            if events || buf.is_empty() {
+            if events {
+                shared.notify_events();
+            } else if buf.is_empty() {
                 shared.notify();
             }
             for why in skipped {
@@ -322,7 +393,7 @@ async fn writer(
                 g.idle = true;
             }
             drop(g);
-            shared.notify();
+            shared.notify_events();
             return;
         }
         match deadline {

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod connection;
+pub mod dispatch;
 pub mod errors;
 mod py;
 pub mod runtime;
@@ -26,6 +27,8 @@ mod _core {
     };
     #[pymodule_export]
     use crate::py::client::PyCoreClient;
+    #[pymodule_export]
+    use crate::py::dispatch::PyLane;
     #[pymodule_export]
     use crate::py::tls::PyTlsConfig;
     #[pymodule_export]

@@ -216,5 +216,7 @@ def test_no_thread_or_socket_left_after_disconnect(broker) -> None:
         c.loop_start()
         c.disconnect()
         c.loop_stop()
-    assert _wait(lambda: threading.active_count() == before, 5)
+    # <=: the shared loop's lane threads end after a second without clients, and lanes left by
+    # earlier tests may be among `before`.
+    assert _wait(lambda: threading.active_count() <= before, 5)
     assert _wait(lambda: len(os.listdir("/proc/self/fd")) <= fds_before + 2, 5)

@@ -54,6 +54,7 @@ EV_UNSUBACK: int
 EV_DISCONNECTED: int
 EV_LOG: int
 EV_RETRY: int
+EV_CONNECT_RESULT: int
 
 @final
 class TlsConfig:
@@ -101,6 +102,32 @@ class CoreClient:
         ws_headers: list[tuple[str, str]],
         manual_ack: bool,
     ) -> None: ...
+    def start_connect(
+        self,
+        *,
+        transport: str,
+        host: str,
+        port: int,
+        keepalive: int,
+        bind_address: str,
+        bind_port: int,
+        timeout: float,
+        client_id: bytes,
+        clean_session: bool,
+        protocol: int,
+        bridge: bool,
+        username: bytes | None,
+        password: bytes | None,
+        will: tuple[bytes, bytes, int, bool] | None,
+        max_inflight: int,
+        max_queued: int,
+        tls: TlsConfig | None,
+        ws_path: str,
+        ws_headers: list[tuple[str, str]],
+        manual_ack: bool,
+    ) -> None: ...
+    def attach(self, lane: Lane, key: int) -> None: ...
+    def detach(self) -> None: ...
     def set_limits(self, max_inflight: int, max_queued: int) -> None: ...
     def publish(
         self, topic: str, payload: bytes | bytearray, qos: int, retain: bool
@@ -121,11 +148,19 @@ class CoreClient:
     def connect_identity(self) -> tuple[int, bytes]: ...
     def close(self) -> None: ...
 
+@final
+class Lane:
+    def __new__(cls) -> Lane: ...
+    def wait(self, timeout: float) -> list[int]: ...
+    def push(self, key: int) -> None: ...
+    def wakeup(self) -> None: ...
+
 def valid_topic(topic: str) -> bool: ...
 def valid_filter(filter: str) -> bool: ...
 
 __all__ = [
     "EV_CONNACK",
+    "EV_CONNECT_RESULT",
     "EV_DISCONNECTED",
     "EV_LOG",
     "EV_MESSAGE",
@@ -134,6 +169,7 @@ __all__ = [
     "EV_SUBACK",
     "EV_UNSUBACK",
     "CoreClient",
+    "Lane",
     "TlsConfig",
     "__version__",
     "aliyun",

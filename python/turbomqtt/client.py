@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -28,7 +29,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, NamedTuple, Optional, Union
 
-from turbomqtt import _core
+from turbomqtt import _core, _shared_loop
 from turbomqtt._callbacks import _CallbackMixin
 from turbomqtt._message import MQTTMessage, MQTTMessageInfo, error_string
 from turbomqtt._tls import TlsSettings
@@ -255,6 +256,10 @@ _EV_UNSUBACK = _core.EV_UNSUBACK
 _EV_DISCONNECTED = _core.EV_DISCONNECTED
 _EV_LOG = _core.EV_LOG
 _EV_RETRY = _core.EV_RETRY
+_EV_CONNECT_RESULT = _core.EV_CONNECT_RESULT
+
+# Set to 1 for paho's thread per loop_start() client (see Client.loop_start).
+_THREAD_PER_CLIENT_ENV = "TURBOMQTT_LOOP_THREAD_PER_CLIENT"
 
 
 class Client(_CallbackMixin):
@@ -359,6 +364,17 @@ class Client(_CallbackMixin):
         self._logger: Optional[logging.Logger] = None
         self._thread: Optional[threading.Thread] = None
         self._thread_terminate = False
+        # The shared loop (loop_start without a thread of our own): the lane this client is
+        # pinned to, its key there, the due time of its next reconnect attempt, whether a
+        # start_connect is under way or has just failed; set when loop_stop has taken effect.
+        self._lane: Optional[_shared_loop._Lane] = None
+        self._lane_key: Optional[int] = None
+        self._lane_due: Optional[float] = None
+        self._lane_connecting = False
+        self._lane_failed = False
+        self._lane_stopped = threading.Event()
+        # Held by a lane while it runs this client's callbacks: never two lanes at once.
+        self._dispatch_lock = threading.Lock()
         self._in_callback_mutex = threading.Lock()
         self._callback_mutex = threading.RLock()
         # mid -> MQTTMessageInfo for publishes not yet reported published.
@@ -774,6 +790,13 @@ class Client(_CallbackMixin):
 
     def reconnect(self) -> MQTTErrorCode:
         """Open the connection again with the stored parameters and send CONNECT."""
+        self._core.connect(**self._before_connect())
+        self._call_socket_open()
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _before_connect(self) -> dict[str, Any]:
+        """What every (re)connect does first (checks, ``on_pre_connect``, the log line); returns
+        the arguments of ``CoreClient.connect``/``start_connect``."""
         if len(self._host) == 0:
             raise ValueError("Invalid host.")
         if self._port <= 0:
@@ -798,30 +821,38 @@ class Client(_CallbackMixin):
             self._keepalive,
             self._client_id,
         )
-        self._core.connect(
-            transport=self._transport,
-            host=self._host,
-            port=self._port,
-            keepalive=self._keepalive,
-            bind_address=self._bind_address,
-            bind_port=self._bind_port,
-            timeout=self._connect_timeout,
-            client_id=self._client_id,
-            clean_session=self._clean_session,
-            protocol=int(self._protocol),
-            bridge=self._client_mode == MQTT_BRIDGE,
-            username=self._username,
-            password=None if self._password is None else bytes(self._password),
-            will=will,
-            max_inflight=self._max_inflight_messages,
-            max_queued=self._max_queued_messages,
-            tls=None if self._tls is None else self._tls.config(),
-            ws_path=self._websocket_path,
-            ws_headers=self._ws_headers(),
-            manual_ack=self._manual_ack,
-        )
-        self._call_socket_open()
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return {
+            "transport": self._transport,
+            "host": self._host,
+            "port": self._port,
+            "keepalive": self._keepalive,
+            "bind_address": self._bind_address,
+            "bind_port": self._bind_port,
+            "timeout": self._connect_timeout,
+            "client_id": self._client_id,
+            "clean_session": self._clean_session,
+            "protocol": int(self._protocol),
+            "bridge": self._client_mode == MQTT_BRIDGE,
+            "username": self._username,
+            "password": None if self._password is None else bytes(self._password),
+            "will": will,
+            "max_inflight": self._max_inflight_messages,
+            "max_queued": self._max_queued_messages,
+            "tls": None if self._tls is None else self._tls.config(),
+            "ws_path": self._websocket_path,
+            "ws_headers": self._ws_headers(),
+            "manual_ack": self._manual_ack,
+        }
+
+    def _lane_begin_connect(self) -> None:
+        """The shared loop's ``reconnect()``: starts the attempt and returns at once; the
+        outcome comes back as an ``EV_CONNECT_RESULT`` event (see ``_handle_connect_result``)."""
+        kwargs = self._before_connect()
+        self._lane_connecting = True
+        try:
+            self._core.start_connect(**kwargs)
+        except OSError as err:
+            self._handle_connect_result(False, err)
 
     def _ws_headers(self) -> list[tuple[str, str]]:
         extra = self._websocket_extra_headers
@@ -862,11 +893,17 @@ class Client(_CallbackMixin):
         """
         if not self._core.is_open():
             self._state = _ConnectionState.MQTT_CS_DISCONNECTED
+            if self._lane is not None:
+                # No reconnect after this: cancel an attempt under way, let the lane see it.
+                if self._lane_connecting:
+                    self._lane_connecting = False
+                    self._core.close()
+                _shared_loop.shared_loop().poke(self)
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         self._state = _ConnectionState.MQTT_CS_DISCONNECTING
         self._easy_log(MQTT_LOG_DEBUG, "Sending DISCONNECT")
         rc = MQTTErrorCode(self._core.disconnect())
-        if self._thread is None:
+        if self._thread is None and self._lane is None:
             # No loop thread will see the close: wait for the DISCONNECT to be written (so a
             # script that exits next has delivered what it published), then report it here.
             self._core.flush(max(self._connect_timeout, 1.0))
@@ -1131,20 +1168,48 @@ class Client(_CallbackMixin):
         )
 
     def loop_start(self) -> MQTTErrorCode:
-        """Run the network loop in a daemon thread; returns at once."""
-        if self._thread is not None:
+        """Run the network loop in the background; returns at once.
+
+        Unlike paho, this starts no thread per client: the client is attached to a small
+        process-wide pool of daemon threads ("turbomqtt-loop-N", at most 8) shared by every
+        ``loop_start()`` client. Callbacks still run off the caller's thread, one at a time and
+        in order, on the thread of the lane the client is pinned to; a client moves to another
+        lane only when its lane has been stuck for over 0.1 s in another client's callback, so a
+        blocking callback stalls no other client for long. Reconnects (with
+        ``reconnect_delay_set`` backoff) never block a lane.
+
+        Set the environment variable ``TURBOMQTT_LOOP_THREAD_PER_CLIENT=1`` for paho's exact
+        behaviour instead: one thread per client, named ``paho-mqtt-client-<client id>``, running
+        ``loop_forever()``.
+        """
+        if self._thread is not None or self._lane is not None:
             return MQTTErrorCode.MQTT_ERR_INVAL
         self._thread_terminate = False
-        self._thread = threading.Thread(
-            target=self._thread_main,
-            name=f"paho-mqtt-client-{self._client_id.decode(errors='replace')}",
-            daemon=True,
-        )
-        self._thread.start()
+        if os.environ.get(_THREAD_PER_CLIENT_ENV, "") not in ("", "0"):
+            self._thread = threading.Thread(
+                target=self._thread_main,
+                name=f"paho-mqtt-client-{self._client_id.decode(errors='replace')}",
+                daemon=True,
+            )
+            self._thread.start()
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        self._lane_failed = False
+        _shared_loop.shared_loop().attach(self)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def loop_stop(self) -> MQTTErrorCode:
-        """Stop the ``loop_start`` thread and wait for it (it does not disconnect)."""
+        """Stop the ``loop_start`` loop for this client and wait until its callbacks in
+        progress have finished (not when called from a callback); it does not disconnect."""
+        lane = self._lane
+        if lane is not None:
+            self._thread_terminate = True
+            loop = _shared_loop.shared_loop()
+            if threading.current_thread() is lane.thread:
+                loop.detach(self)  # from a callback: the rest of this batch still runs
+            else:
+                loop.poke(self)
+                self._lane_stopped.wait()
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
         thread = self._thread  # the thread clears self._thread itself when it ends
         if thread is None:
             return MQTTErrorCode.MQTT_ERR_INVAL
@@ -1161,14 +1226,19 @@ class Client(_CallbackMixin):
         finally:
             self._thread = None
 
-    def _reconnect_wait(self) -> None:
-        now = time.monotonic()
+    def _next_reconnect_delay(self) -> float:
+        """The wait before the next reconnect attempt: ``min_delay``, doubling up to
+        ``max_delay`` until a CONNACK accepts the connection."""
         with self._reconnect_delay_mutex:
             if self._reconnect_delay is None:
                 self._reconnect_delay = self._reconnect_min_delay
             else:
                 self._reconnect_delay = min(self._reconnect_delay * 2, self._reconnect_max_delay)
-            target = now + self._reconnect_delay
+            return float(self._reconnect_delay)
+
+    def _reconnect_wait(self) -> None:
+        now = time.monotonic()
+        target = now + self._next_reconnect_delay()
         remaining = target - now
         while (
             self._state
@@ -1212,7 +1282,20 @@ class Client(_CallbackMixin):
                 self._easy_log(LogLevel(event[1]), "%s", event[2])
             elif kind == _EV_RETRY:
                 self._handle_retry(event[1])
+            elif kind == _EV_CONNECT_RESULT:
+                self._handle_connect_result(event[1], event[2])
         return rc
+
+    def _handle_connect_result(self, ok: bool, error: Optional[BaseException]) -> None:
+        # The end of a shared-loop attempt (start_connect): what reconnect() returning or
+        # raising is to loop_forever.
+        self._lane_connecting = False
+        if ok:
+            self._call_socket_open()
+            return
+        self._lane_failed = True
+        self._handle_on_connect_fail()
+        self._easy_log(MQTT_LOG_DEBUG, "Connection failed, retrying: %s", error)
 
     def _handle_connack(self, rc: int, session_present: bool) -> None:
         self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, %d)", int(session_present), rc)
@@ -1233,6 +1316,9 @@ class Client(_CallbackMixin):
             "Received CONNACK, attempting %s",
             "downgrade to MQTT v3.1." if reason == 0 else "to use non-empty CID",
         )
+        if self._lane is not None and threading.current_thread() is self._lane.thread:
+            self._lane_begin_connect()
+            return
         try:
             self.reconnect()
         except OSError:
@@ -1270,6 +1356,7 @@ class Client(_CallbackMixin):
 def _stop_all_at_exit() -> None:
     # Loop threads are daemon threads waiting in Rust; stop them and let queued bytes reach the
     # socket before the interpreter goes away (a script may publish and exit without a loop).
+    _shared_loop.shutdown()
     for client in list(_LIVE_CLIENTS):
         try:
             client._thread_terminate = True

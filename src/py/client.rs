@@ -6,13 +6,14 @@
 
 use crate::connection::{self, Inner, Shared};
 use crate::errors::{Error, Result};
+use crate::py::dispatch::PyLane;
 use crate::py::tls::PyTlsConfig;
 use crate::runtime;
 use crate::session::{
     AckMode, DisconnectReason, Event, ProtocolVersion, PublishStatus, QoS, RetryReason,
     SessionError, SessionOptions, Will, MAX_REMAINING_LENGTH,
 };
-use crate::transport::{self, Endpoint, TransportKind};
+use crate::transport::{self, Endpoint, TransportError, TransportKind};
 use bytes::Bytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -41,6 +42,9 @@ pub const EV_DISCONNECTED: u8 = 5;
 pub const EV_LOG: u8 = 6;
 /// `(kind, reason, protocol, client_id)`: reconnect at once (0: as MQTT 3.1, 1: with a new id).
 pub const EV_RETRY: u8 = 7;
+/// `(kind, ok, error)`: a `start_connect` attempt ended; `error` is the exception it would have
+/// raised from `connect`, or None.
+pub const EV_CONNECT_RESULT: u8 = 8;
 
 const MQTT_ERR_SUCCESS: u8 = 0;
 const MQTT_ERR_PROTOCOL: u8 = 2;
@@ -178,6 +182,7 @@ pub fn add_constants(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("EV_DISCONNECTED", EV_DISCONNECTED),
         ("EV_LOG", EV_LOG),
         ("EV_RETRY", EV_RETRY),
+        ("EV_CONNECT_RESULT", EV_CONNECT_RESULT),
     ] {
         m.add(name, value)?;
     }
@@ -201,25 +206,12 @@ impl PyCoreClient {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.shared.lock()
     }
-}
 
-#[pymethods]
-impl PyCoreClient {
-    #[new]
-    fn new() -> Self {
-        Self {
-            shared: Arc::new(Shared::default()),
-        }
-    }
-
-    /// Opens the transport and sends CONNECT; blocks (GIL released) until CONNECT is written.
-    #[pyo3(signature = (*, transport, host, port, keepalive, bind_address, bind_port, timeout,
-        client_id, clean_session, protocol, bridge, username, password, will, max_inflight,
-        max_queued, tls, ws_path, ws_headers, manual_ack))]
+    /// Checks and owns `connect`'s arguments and prepares the session for a new connection
+    /// (the old transport closed); returns where to connect and the connect attempt's number.
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-    fn connect(
+    fn prepare(
         &self,
-        py: Python<'_>,
         transport: &str,
         host: String,
         port: u16,
@@ -236,11 +228,11 @@ impl PyCoreClient {
         will: Option<(Vec<u8>, Vec<u8>, u8, bool)>,
         max_inflight: usize,
         max_queued: usize,
-        tls: Option<PyRef<'_, PyTlsConfig>>,
+        tls: Option<&PyTlsConfig>,
         ws_path: String,
         ws_headers: Vec<(String, String)>,
         manual_ack: bool,
-    ) -> PyResult<()> {
+    ) -> PyResult<(Endpoint, u64)> {
         let protocol = match protocol {
             3 => ProtocolVersion::V31,
             4 => ProtocolVersion::V311,
@@ -299,9 +291,11 @@ impl PyCoreClient {
             connect_timeout,
             bind_address: resolve_bind(bind_address, bind_port)?,
         };
-        {
+        let seq = {
             let mut g = self.lock();
             g.close_link();
+            g.connect_seq += 1;
+            g.connect_results.clear();
             // paho acknowledges a message after on_message returns (or, with manual_ack, when
             // the user calls ack()).
             let mode = if manual_ack {
@@ -312,7 +306,77 @@ impl PyCoreClient {
             g.prepare_session(opts)
                 .map_err(Error::Session)?
                 .set_ack_mode(mode);
+            g.connect_seq
+        };
+        Ok((endpoint, seq))
+    }
+}
+
+#[pymethods]
+impl PyCoreClient {
+    #[new]
+    fn new() -> Self {
+        Self {
+            shared: Arc::new(Shared::default()),
         }
+    }
+
+    /// Opens the transport and sends CONNECT; blocks (GIL released) until CONNECT is written.
+    #[pyo3(signature = (*, transport, host, port, keepalive, bind_address, bind_port, timeout,
+        client_id, clean_session, protocol, bridge, username, password, will, max_inflight,
+        max_queued, tls, ws_path, ws_headers, manual_ack))]
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::fn_params_excessive_bools,
+        clippy::needless_pass_by_value
+    )]
+    fn connect(
+        &self,
+        py: Python<'_>,
+        transport: &str,
+        host: String,
+        port: u16,
+        keepalive: u16,
+        bind_address: &str,
+        bind_port: u16,
+        timeout: f64,
+        client_id: Vec<u8>,
+        clean_session: bool,
+        protocol: u8,
+        bridge: bool,
+        username: Option<Vec<u8>>,
+        password: Option<Vec<u8>>,
+        will: Option<(Vec<u8>, Vec<u8>, u8, bool)>,
+        max_inflight: usize,
+        max_queued: usize,
+        tls: Option<PyRef<'_, PyTlsConfig>>,
+        ws_path: String,
+        ws_headers: Vec<(String, String)>,
+        manual_ack: bool,
+    ) -> PyResult<()> {
+        let (endpoint, _) = self.prepare(
+            transport,
+            host,
+            port,
+            keepalive,
+            bind_address,
+            bind_port,
+            timeout,
+            client_id,
+            clean_session,
+            protocol,
+            bridge,
+            username,
+            password,
+            will,
+            max_inflight,
+            max_queued,
+            tls.as_deref(),
+            ws_path,
+            ws_headers,
+            manual_ack,
+        )?;
+        let connect_timeout = endpoint.connect_timeout;
         let handle = runtime::handle().map_err(Error::Io)?;
         let (tx, rx) = std::sync::mpsc::channel();
         handle.spawn(async move {
@@ -326,6 +390,85 @@ impl PyCoreClient {
         // paho writes CONNECT before connect() returns; scripts that never run a loop rely on it.
         wait_recv(py, first_write, Some(connect_timeout))?;
         Ok(())
+    }
+
+    /// `connect` without waiting: the transport is opened on the runtime and the outcome
+    /// arrives as an `EV_CONNECT_RESULT` event (`(kind, ok, exception or None)`), before the
+    /// CONNACK. Used by the shared loop, whose threads must not block on one client's network.
+    #[pyo3(signature = (*, transport, host, port, keepalive, bind_address, bind_port, timeout,
+        client_id, clean_session, protocol, bridge, username, password, will, max_inflight,
+        max_queued, tls, ws_path, ws_headers, manual_ack))]
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::fn_params_excessive_bools,
+        clippy::needless_pass_by_value
+    )]
+    fn start_connect(
+        &self,
+        transport: &str,
+        host: String,
+        port: u16,
+        keepalive: u16,
+        bind_address: &str,
+        bind_port: u16,
+        timeout: f64,
+        client_id: Vec<u8>,
+        clean_session: bool,
+        protocol: u8,
+        bridge: bool,
+        username: Option<Vec<u8>>,
+        password: Option<Vec<u8>>,
+        will: Option<(Vec<u8>, Vec<u8>, u8, bool)>,
+        max_inflight: usize,
+        max_queued: usize,
+        tls: Option<PyRef<'_, PyTlsConfig>>,
+        ws_path: String,
+        ws_headers: Vec<(String, String)>,
+        manual_ack: bool,
+    ) -> PyResult<()> {
+        let (endpoint, seq) = self.prepare(
+            transport,
+            host,
+            port,
+            keepalive,
+            bind_address,
+            bind_port,
+            timeout,
+            client_id,
+            clean_session,
+            protocol,
+            bridge,
+            username,
+            password,
+            will,
+            max_inflight,
+            max_queued,
+            tls.as_deref(),
+            ws_path,
+            ws_headers,
+            manual_ack,
+        )?;
+        let handle = runtime::handle().map_err(Error::Io)?;
+        let shared = Arc::clone(&self.shared);
+        let task_handle = handle.clone();
+        handle.spawn(async move {
+            let outcome = transport::connect(&endpoint).await;
+            connection::finish_attempt(&shared, seq, outcome, &task_handle);
+        });
+        Ok(())
+    }
+
+    /// Reports this client's events to `lane` under `key` (and queues it there once now, for
+    /// the events that arrived before).
+    #[allow(clippy::needless_pass_by_value)] // pyo3 hands extracted arguments over by value
+    fn attach(&self, lane: PyRef<'_, PyLane>, key: u64) {
+        self.shared.set_lane(Some((Arc::clone(&lane.inner), key)));
+        lane.inner.push(key);
+    }
+
+    /// Stops reporting to a lane.
+    fn detach(&self) {
+        self.shared.set_lane(None);
     }
 
     /// Sets `max_inflight` and `max_queued` now (they also arrive with every `connect`).
@@ -475,21 +618,26 @@ impl PyCoreClient {
             }
         }
         loop {
-            let batch: Option<Vec<Event>> = py.detach(|| {
+            type Batch = (Vec<std::result::Result<(), TransportError>>, Vec<Event>);
+            let batch: Option<Batch> = py.detach(|| {
                 let mut g = self.lock();
                 loop {
-                    if let Some(session) = g.session.as_mut() {
-                        if session.has_events() {
-                            return Some(session.drain_events().collect());
-                        }
+                    if g.has_events() {
+                        let results = g.connect_results.drain(..).collect();
+                        let events = g
+                            .session
+                            .as_mut()
+                            .map(|s| s.drain_events().collect())
+                            .unwrap_or_default();
+                        return Some((results, events));
                     }
                     if g.woken {
                         g.woken = false;
-                        return Some(Vec::new());
+                        return Some((Vec::new(), Vec::new()));
                     }
                     let now = Instant::now();
                     if now >= deadline {
-                        return Some(Vec::new());
+                        return Some((Vec::new(), Vec::new()));
                     }
                     let slice = deadline.saturating_duration_since(now).min(SIGNAL_SLICE);
                     g = self.shared.wait(g, slice);
@@ -499,8 +647,17 @@ impl PyCoreClient {
                 }
             });
             match batch {
-                Some(events) => {
+                Some((results, events)) => {
                     let list = PyList::empty(py);
+                    for result in results {
+                        match result {
+                            Ok(()) => list.append((EV_CONNECT_RESULT, true, py.None()))?,
+                            Err(e) => {
+                                let err = PyErr::from(Error::Transport(e));
+                                list.append((EV_CONNECT_RESULT, false, err.into_value(py)))?;
+                            }
+                        }
+                    }
                     for event in events {
                         if let Some(line) = log_line(&event) {
                             list.append((EV_LOG, MQTT_LOG_ERR, line))?;
@@ -609,7 +766,12 @@ impl PyCoreClient {
 
     /// Drops the transport without a DISCONNECT and without an event.
     fn close(&self) {
-        self.lock().close_link();
+        {
+            let mut g = self.lock();
+            g.close_link();
+            // A start_connect still under way must not open a link after this.
+            g.connect_seq += 1;
+        }
         self.shared.notify();
     }
 }

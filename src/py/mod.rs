@@ -2,5 +2,6 @@
 
 pub mod auth;
 pub mod client;
+pub mod dispatch;
 pub mod tls;
 pub mod topic;

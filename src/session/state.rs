@@ -88,6 +88,10 @@ pub struct Session {
     ack_mode: AckMode,
     /// PUBACK/PUBCOMP of delivered messages held back by `ack_mode`, in arrival order.
     held_acks: VecDeque<(u16, Outgoing)>,
+    /// How many of `held_acks` (from the front) belong to messages already handed to the owner
+    /// by `drain_events`: only those may be released. A message still waiting in `events` has
+    /// not been through `on_message` yet.
+    drained_acks: usize,
 }
 
 /// When the PUBACK (QoS 1) or PUBCOMP (QoS 2) of a delivered message is sent.
@@ -125,6 +129,7 @@ impl Session {
             skipped: Vec::new(),
             ack_mode: AckMode::Immediate,
             held_acks: VecDeque::new(),
+            drained_acks: 0,
         })
     }
 
@@ -310,7 +315,12 @@ impl Session {
         if self.ack_mode != AckMode::AfterDelivery || self.held_acks.is_empty() {
             return false;
         }
-        let acks: Vec<Outgoing> = self.held_acks.drain(..).map(|(_, ack)| ack).collect();
+        let n = self.drained_acks.min(self.held_acks.len());
+        if n == 0 {
+            return false;
+        }
+        let acks: Vec<Outgoing> = self.held_acks.drain(..n).map(|(_, ack)| ack).collect();
+        self.drained_acks = 0;
         self.tx.extend(acks);
         true
     }
@@ -322,6 +332,9 @@ impl Session {
             Some(pos) => {
                 if let Some((_, ack)) = self.held_acks.remove(pos) {
                     self.tx.push_back(ack);
+                    if pos < self.drained_acks {
+                        self.drained_acks -= 1;
+                    }
                 }
                 true
             }
@@ -526,6 +539,8 @@ impl Session {
 
     /// Every pending event, oldest first, in one batch.
     pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        // Every held ack's message is among the events handed out now.
+        self.drained_acks = self.held_acks.len();
         self.events.drain(..)
     }
 
@@ -661,6 +676,7 @@ impl Session {
         self.link = Link::Closed;
         // The broker re-sends unacknowledged messages on the next connection.
         self.held_acks.clear();
+        self.drained_acks = 0;
         self.timers = None;
         self.pending_acks.clear();
         if let Some(reason) = reason {

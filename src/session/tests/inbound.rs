@@ -300,3 +300,22 @@ fn held_acks_are_dropped_with_the_connection() {
     assert!(!h.s.release_acks());
     assert_eq!(h.tx(), Vec::<u8>::new());
 }
+
+/// `AfterDelivery`: a message not yet handed out by `drain_events` has not been through
+/// `on_message`, so `release_acks` keeps its ack (a loop that polls between arrivals, like the
+/// shared loop's `next_events(0)`, must not ack ahead of the callback).
+#[test]
+fn acks_of_messages_not_yet_drained_are_kept() {
+    let mut h = Harness::connected(opts("c"));
+    h.s.set_ack_mode(AckMode::AfterDelivery);
+    h.feed(publish("a", b"1", 1, 10, false));
+    assert!(!h.s.release_acks());
+    assert_eq!(h.tx(), Vec::<u8>::new());
+    assert_eq!(h.events().len(), 1);
+    h.feed(publish("a", b"2", 1, 11, false));
+    assert!(h.s.release_acks());
+    h.expect_tx(vec![puback(10)]);
+    assert_eq!(h.events().len(), 1);
+    assert!(h.s.release_acks());
+    h.expect_tx(vec![puback(11)]);
+}
