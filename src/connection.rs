@@ -57,7 +57,16 @@ pub struct Inner {
     pub connect_seq: u64,
     /// Outcomes of `start_connect` attempts not yet handed to Python, oldest first.
     pub connect_results: VecDeque<Result<(), TransportError>>,
+    /// Log lines for Python (paho's `MQTT_LOG_*` level, text), handed over with the events.
+    /// The tasks never log through `log`/pyo3-log: that needs the GIL from a runtime thread,
+    /// which can block a worker behind Python code, and panics once the interpreter is gone.
+    pub logs: Vec<(u8, String)>,
 }
+
+/// paho's `MQTT_LOG_DEBUG`.
+pub const LOG_DEBUG: u8 = 0x10;
+/// paho's `MQTT_LOG_ERR`.
+pub const LOG_ERR: u8 = 0x08;
 
 #[derive(Debug)]
 struct Link {
@@ -247,22 +256,19 @@ fn lost(shared: &Shared, generation: u64, error: Option<&std::io::Error>) {
     if g.generation != generation {
         return;
     }
-    let mut reported = false;
     if let Some(session) = &mut g.session {
         if session.is_open() {
             session.on_connection_lost(Instant::now());
-            reported = true;
+            let line = match error {
+                Some(e) => format!("Connection lost: {e}"),
+                None => "Connection closed by the broker".to_owned(),
+            };
+            g.logs.push((LOG_DEBUG, line));
         }
     }
     g.wake_writer();
     drop(g);
     shared.notify_events();
-    if reported {
-        match error {
-            Some(e) => log::debug!("connection lost: {e}"),
-            None => log::debug!("connection closed by the broker"),
-        }
-    }
 }
 
 async fn reader(
@@ -353,15 +359,17 @@ async fn writer(
             let deadline = session.poll_timeout();
             let events = session.has_events();
             let skipped = session.take_skipped();
+            g.logs.extend(
+                skipped
+                    .into_iter()
+                    .map(|why| (LOG_ERR, format!("packet skipped: {why}"))),
+            );
             g.idle = buf.is_empty();
             drop(g);
             if events {
                 shared.notify_events();
             } else if buf.is_empty() {
                 shared.notify();
-            }
-            for why in skipped {
-                log::error!("packet skipped: {why}");
             }
             (deadline, open)
         };

@@ -164,7 +164,7 @@ class _Lane:
         if client._lane_connecting or client._lane_due is not None or core.is_open():
             return
         if client._should_exit(True):
-            self.loop.detach(client)
+            self._last_events_then_detach(client)
             return
         if client._lane_failed:
             # paho's loop retries a failed connect with backoff, reconnect_on_failure or not.
@@ -177,9 +177,20 @@ class _Lane:
         elif state in (_ConnectionState.MQTT_CS_NEW, _ConnectionState.MQTT_CS_CONNECTING):
             return  # not connected yet, or another thread's connect() is under way
         elif not client._reconnect_on_failure:
-            self.loop.detach(client)
+            self._last_events_then_detach(client)
         else:
             self.loop.schedule(client, client._next_reconnect_delay())
+
+
+    def _last_events_then_detach(self, client: Client) -> None:
+        """Detach a client whose connection is closed, after delivering what came with the
+        close: the session queues on_disconnect's event in the same step that closes the link,
+        so once is_open() is False one more drain sees it (else it would be lost with the
+        client's ready-queue entry)."""
+        events = client._core.next_events(0.0)
+        if events:
+            client._dispatch(events)
+        self.loop.detach(client)
 
 
 def _report(exc_info: tuple[type[BaseException], BaseException, object] | tuple[None, ...]) -> None:

@@ -618,26 +618,31 @@ impl PyCoreClient {
             }
         }
         loop {
-            type Batch = (Vec<std::result::Result<(), TransportError>>, Vec<Event>);
+            type Batch = (
+                Vec<(u8, String)>,
+                Vec<std::result::Result<(), TransportError>>,
+                Vec<Event>,
+            );
             let batch: Option<Batch> = py.detach(|| {
                 let mut g = self.lock();
                 loop {
                     if g.has_events() {
+                        let logs = std::mem::take(&mut g.logs);
                         let results = g.connect_results.drain(..).collect();
                         let events = g
                             .session
                             .as_mut()
                             .map(|s| s.drain_events().collect())
                             .unwrap_or_default();
-                        return Some((results, events));
+                        return Some((logs, results, events));
                     }
                     if g.woken {
                         g.woken = false;
-                        return Some((Vec::new(), Vec::new()));
+                        return Some((Vec::new(), Vec::new(), Vec::new()));
                     }
                     let now = Instant::now();
                     if now >= deadline {
-                        return Some((Vec::new(), Vec::new()));
+                        return Some((Vec::new(), Vec::new(), Vec::new()));
                     }
                     let slice = deadline.saturating_duration_since(now).min(SIGNAL_SLICE);
                     g = self.shared.wait(g, slice);
@@ -647,8 +652,11 @@ impl PyCoreClient {
                 }
             });
             match batch {
-                Some((results, events)) => {
+                Some((logs, results, events)) => {
                     let list = PyList::empty(py);
+                    for (level, line) in logs {
+                        list.append((EV_LOG, level, line))?;
+                    }
                     for result in results {
                         match result {
                             Ok(()) => list.append((EV_CONNECT_RESULT, true, py.None()))?,

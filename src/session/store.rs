@@ -114,6 +114,17 @@ impl OutStore {
         self.by_seq.values_mut()
     }
 
+    /// Puts a stored message back in [`OutState::Queued`], at the end of the queued FIFO (the
+    /// caller requeues in publish order, so the FIFO keeps that order).
+    pub(crate) fn requeue(&mut self, mid: u16) {
+        if let Some(&seq) = self.seq_of.get(&mid) {
+            if let Some(m) = self.by_seq.get_mut(&seq) {
+                m.state = OutState::Queued;
+                self.queued.push_back(seq);
+            }
+        }
+    }
+
     /// Forgets the queued FIFO; used when a reconnect moves every message out of `Queued`.
     pub(crate) fn clear_queued(&mut self) {
         self.queued.clear();

@@ -157,8 +157,9 @@ async fn connect_tcp(
                 stream.set_nodelay(true).map_err(TransportError::Io)?;
                 return Ok(stream);
             }
+            // Not logged: this runs on a runtime thread, which must not reach for the GIL
+            // (pyo3-log); the first error is what connect() raises, as socket.create_connection.
             Err(e) => {
-                log::debug!("connect to {addr} failed: {e}");
                 first_error.get_or_insert(e);
             }
         }

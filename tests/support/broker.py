@@ -290,6 +290,9 @@ class MosquittoBroker:
             "log_type all",
             "log_timestamp_format %H:%M:%S",
             "connection_messages true",
+            # Tests measure the client: the broker must not drop messages it queues for a
+            # subscriber that is briefly away (mosquitto's default is 1000).
+            "max_queued_messages 1000000",
         ]
         for name in LISTENERS:
             # mosquitto 2.0.11 binds websockets listeners to every address (IPv4 and

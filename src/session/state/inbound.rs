@@ -144,21 +144,41 @@ impl Session {
         self.events.push_back(Event::Connected { session_present });
         // Re-send, in publish order, what the reset before CONNECT left to send. paho stops
         // at the first still-queued message; everything after it is newer and already handled.
+        // Unlike paho, the in-flight window is respected here too: paho re-sends every stored
+        // message at once, and a broker that enforces its own receive limit (mosquitto does)
+        // then drops the excess. The rest waits in the queue and goes out as acks come.
+        let mut pending = Vec::new();
         for m in self.store.iter_mut() {
-            let next = match m.state {
+            match m.state {
                 OutState::Queued => break,
-                OutState::Publish => {
-                    self.tx.push_back(Outgoing::PublishStored { mid: m.mid });
-                    OutState::sent(m.qos)
-                }
-                OutState::ResendPubrel => {
-                    self.tx.push_back(Outgoing::PubRel(m.mid));
+                OutState::Publish | OutState::ResendPubrel => pending.push((m.mid, m.state)),
+                // Sent before CONNACK on this connection, so already counted in flight.
+                OutState::WaitPuback | OutState::WaitPubrec | OutState::WaitPubcomp => {}
+            }
+        }
+        for (mid, state) in pending {
+            // A PUBREL completes a flow the broker already holds: always send it.
+            let send = state == OutState::ResendPubrel || self.window_open();
+            let next = match (state, send) {
+                (OutState::ResendPubrel, _) => {
+                    self.tx.push_back(Outgoing::PubRel(mid));
                     OutState::WaitPubcomp
                 }
-                // Sent before CONNACK on this connection, so already counted in flight.
-                OutState::WaitPuback | OutState::WaitPubrec | OutState::WaitPubcomp => continue,
+                (_, true) => {
+                    self.tx.push_back(Outgoing::PublishStored { mid });
+                    match self.store.get(mid) {
+                        Some(m) => OutState::sent(m.qos),
+                        None => continue,
+                    }
+                }
+                (_, false) => {
+                    self.store.requeue(mid);
+                    continue;
+                }
             };
-            m.state = next;
+            if let Some(m) = self.store.get_mut(mid) {
+                m.state = next;
+            }
             self.inflight += 1;
         }
     }
