@@ -11,6 +11,8 @@ from collections.abc import Generator
 import pytest
 from support.faultproxy import FaultProxy
 
+from .util import wait_until
+
 
 @pytest.fixture
 def echo_port() -> Generator[int, None, None]:
@@ -79,6 +81,8 @@ def test_forwards_both_ways_and_counts(echo_port: int) -> None:
     with FaultProxy(echo_port) as proxy, _client(proxy) as s:
         s.sendall(b"hello")
         assert _recv_exactly(s, 5) == b"hello"
+        # the counters move right after each sendall(): give the pump a moment
+        assert wait_until(lambda: proxy.bytes_down == 5, 2)
         assert proxy.connections == 1 and proxy.bytes_up == 5 and proxy.bytes_down == 5
 
 
