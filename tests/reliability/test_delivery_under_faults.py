@@ -139,11 +139,11 @@ def _publisher(client: Any, side: Side, topic: str, tag: str, stop: threading.Ev
         time.sleep(0.005)
 
 
-def _quota_mids(broker: MosquittoBroker, who: str, tag: str) -> set[int]:
+def _quota_mids(broker: MosquittoBroker, who: str, tag: str, prefix: str = "rel") -> set[int]:
     """mids of the PUBLISHes from client ``who`` that mosquitto acknowledged with rc151
     (quota exceeded: acknowledged but dropped)."""
     log = broker.log_path.read_text(errors="replace")
-    pattern = rf"Sending PUB(?:ACK|REC) to rel-{who}-{tag} \(m(\d+), rc151\)"
+    pattern = rf"Sending PUB(?:ACK|REC) to {prefix}-{who}-{tag} \(m(\d+), rc151\)"
     return {int(m) for m in re.findall(pattern, log)}
 
 
@@ -306,3 +306,72 @@ def test_persistent_session_survives_many_cuts_and_a_broker_restart(
 ) -> None:
     proxy = make_proxy(persistent_broker.port)
     _run(persistent_broker, proxy, figures, persistent=True, restart_at=CUTS // 2)
+
+
+KILLS = scaled(5, 50)
+
+
+@pytest.mark.timeout(test_timeout(90))
+def test_repeated_broker_sigkill_and_restart(
+    fresh_broker: MosquittoBroker, figures: dict[str, Any]
+) -> None:
+    """mosquitto SIGKILLed and restarted (no persistence: it forgets everything) while A
+    streams QoS 1/2: A must come back every time and complete every accepted publish
+    exactly once (on_publish); what the dead broker had acknowledged but not forwarded is
+    lost by the broker, not by A, and only reported."""
+    broker = fresh_broker
+    topic = f"turbomqtt-reliab/{uuid.uuid4().hex}"
+    tag = uuid.uuid4().hex[:6]
+    sa, sb = Side(), Side()
+    a = _make_a(sa, topic, client_id=f"kill-a-{tag}", clean=True)
+    a.reconnect_delay_set(0.1, 0.4)
+    b = _make_b(sb, topic, client_id=f"kill-b-{tag}", clean=True)
+    stop = threading.Event()
+    publisher = threading.Thread(target=_publisher, args=(a, sa, f"{topic}/out", "a", stop))
+    started = time.monotonic()
+    try:
+        b.connect(broker.host, broker.port, keepalive=10)
+        b.loop_start()
+        assert sb.subscribed.wait(5)
+        a.connect(broker.host, broker.port, keepalive=5)
+        a.loop_start()
+        assert sa.subscribed.wait(5)
+        publisher.start()
+        for n in range(KILLS):
+            assert sa.connected.wait(10), f"A did not reconnect after kill {n}"
+            time.sleep(0.3)
+            broker.kill()
+            time.sleep(0.3)  # A publishes into the void meanwhile
+            broker.start()
+        stop.set()
+        publisher.join(5)
+        assert sa.connected.wait(10)
+        assert wait_until(lambda: sa.published_mids == sa.accepted_mids, 20), (
+            f"{sum((sa.accepted_mids - sa.published_mids).values())} publishes never completed"
+        )
+    finally:
+        stop.set()
+        if publisher.is_alive():
+            publisher.join(5)
+        for c in (a, b):
+            c.disconnect()
+            c.loop_stop()
+    sent = _split(sa.sent)
+    figures.update(
+        {
+            "sigkills": KILLS,
+            "seconds": time.monotonic() - started,
+            "A_connects": sa.connects,
+            "A_sent_q1/q2": f"{len(sent[1])}/{len(sent[2])}",
+            "A_sent_while_offline": sa.offline,
+            "not_at_B_q1/q2 (B offline, broker state lost, over quota)": f"{len(sent[1] - set(sb.received))}/"
+            f"{len(sent[2] - set(sb.received))}",
+            "broker_rc151_acks_to_A (dropped over quota)": len(
+                _quota_mids(broker, "a", tag, "kill")
+            ),
+            "A_on_publish_extra/missing": f"{sum((sa.published_mids - sa.accepted_mids).values())}/"
+            f"{sum((sa.accepted_mids - sa.published_mids).values())}",
+        }
+    )
+    assert sa.connects >= KILLS + 1, figures
+    assert sa.published_mids == sa.accepted_mids, figures
