@@ -199,32 +199,38 @@ def test_random_concurrent_call_sequences(broker: MosquittoBroker, figures: dict
 
 @pytest.mark.xfail(
     strict=True,
-    reason="loop_start() and loop_stop() racing from two threads: loop_stop() raises "
-    "RuntimeError('cannot join thread before it is started') (paho 2.x has the same race)",
+    reason="loop_stop() racing a loop_start() in another thread raises RuntimeError('cannot "
+    "join thread before it is started') (paho 2.x has the same race)",
 )
-def test_loop_start_and_loop_stop_from_two_threads(broker: MosquittoBroker) -> None:
-    client = mqtt.Client(V2, client_id=f"race-{uuid.uuid4().hex[:8]}")
+def test_loop_start_and_loop_stop_from_two_threads(
+    broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Deterministic: loop_start() publishes its Thread object before starting it; a
+    loop_stop() from another thread in that window joins an unstarted thread. The window is
+    widened by a Thread.start() that waits 0.3 s for the loop thread only."""
+    name = f"race-{uuid.uuid4().hex[:8]}"
+    client = mqtt.Client(V2, client_id=name)
     client.connect(broker.host, broker.port)
-    errors: list[BaseException] = []
-    until = time.monotonic() + 3
+    original_start = threading.Thread.start
+    in_window = threading.Event()
 
-    def hammer(call: Any) -> None:
-        while time.monotonic() < until and not errors:
-            try:
-                call()
-            except Exception as exc:
-                errors.append(exc)
+    def slow_start(thread: threading.Thread) -> None:
+        if thread.name.endswith(name):
+            in_window.set()
+            time.sleep(0.3)
+        original_start(thread)
 
-    threads = [
-        threading.Thread(target=hammer, args=(f,)) for f in (client.loop_start, client.loop_stop)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    bounded(client.disconnect, timeout=5)
-    bounded(client.loop_stop, timeout=5)
-    assert not errors, errors
+    monkeypatch.setattr(threading.Thread, "start", slow_start)
+    starter = threading.Thread(target=client.loop_start, daemon=True)
+    starter.start()
+    try:
+        assert in_window.wait(5)
+        bounded(client.loop_stop, timeout=5)  # RuntimeError: cannot join thread before ...
+    finally:
+        starter.join(5)
+        monkeypatch.undo()
+        bounded(client.disconnect, timeout=5)
+        bounded(client.loop_stop, timeout=5)
 
 
 @pytest.mark.xfail(
