@@ -28,7 +28,8 @@ Messages mosquitto dropped because the client went over its receive quota (see
 ``test_inflight_limit.py``: after a reconnect the client ignores max_inflight_messages) are
 identified in the broker log (rc151) and counted apart; every other loss fails the test.
 
-The persistent variant also restarts mosquitto gracefully (persistence on) in the middle.
+Every 4th connection also gets 30 ms of latency each way (``proxy.delay``). The persistent
+variant also restarts mosquitto gracefully (persistence on) in the middle.
 """
 
 from __future__ import annotations
@@ -194,7 +195,10 @@ def _run(
                 continue
             if proxy.cut():
                 cuts_done += 1
+            # every 4th connection also suffers 30 ms of latency each way
+            proxy.delay(0.03 if n % 4 == 3 else 0)
         stop.set()
+        proxy.delay(0)
         for w in workers:
             w.join(5)
         # Let everything settle: A and B both connected, every accepted message completed.
@@ -279,7 +283,7 @@ def _run(
             f"{sum(on_publish_missing.values())}",
         }
     )
-    assert cuts_done >= CUTS - 1
+    assert cuts_done >= CUTS - 3  # a cut can find no connection right after the restart
     assert sa.connects >= cuts_done
     assert not stray_in, f"A received messages nobody sent: {sorted(stray_in)[:5]}"
     assert not on_publish_extra, f"on_publish more than once: {dict(on_publish_extra)}"

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import turbomqtt.client as tmqtt
 from support.broker import MosquittoBroker
-from support.clientkit import is_paho
 from support.faultproxy import FaultProxy
 
 from .util import bounded
@@ -227,4 +226,3 @@ def test_reconnect_attempts_back_off_while_the_broker_is_down(
     finally:
         client.disconnect()
         bounded(client.loop_stop, timeout=5)
-    assert not is_paho(tmqtt)
