@@ -36,3 +36,20 @@ test: deps dev ## everything CI checks: cargo test, the lints, pytest against a 
 bench: dev ## run the benchmarks side by side with the plain-Python / paho references
 	$(PYTHON) benches/bench_token.py
 	$(PYTHON) benches/bench_clients.py
+
+# The reliability suite (tests/reliability/): fault proxy, forced disconnects, black holes,
+# hostile broker, RSS/fd/thread counts, Hypothesis. CI runs it at SOAK_SCALE=1 inside
+# `make test` (about 3 minutes); `make soak` multiplies every count by SOAK_SCALE
+# (10 gives 1,000 cuts per delivery test, 1,000,000 messages, 10,000 connect cycles,
+# 3,000 Hypothesis examples and a 5 MB RSS bound) and prints the measured figures.
+SOAK_SCALE ?= 10
+RELIABILITY_FIGURES ?= reliability-figures.json
+
+.PHONY: reliability
+reliability: ## the reliability suite at CI size (tests/reliability), with its figures
+	$(PYTHON) -m pytest tests/reliability -q -rxX
+
+.PHONY: soak
+soak: ## the reliability suite scaled up by SOAK_SCALE (default 10); figures in reliability-figures.json
+	SOAK_SCALE=$(SOAK_SCALE) RELIABILITY_FIGURES=$(RELIABILITY_FIGURES) \
+		$(PYTHON) -m pytest tests/reliability -q -rxX -p no:cacheprovider
