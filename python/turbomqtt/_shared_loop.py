@@ -181,7 +181,6 @@ class _Lane:
         else:
             self.loop.schedule(client, client._next_reconnect_delay())
 
-
     def _last_events_then_detach(self, client: Client) -> None:
         """Detach a client whose connection is closed, after delivering what came with the
         close: the session queues on_disconnect's event in the same step that closes the link,

@@ -934,6 +934,10 @@ class Client(_CallbackMixin):
         # it has more than a quarter of the limit in characters.
         if "+" in topic or "#" in topic:
             raise ValueError("Publish topic cannot contain wildcards.")
+        if "\x00" in topic:
+            # MQTT forbids U+0000; paho sends it, the broker disconnects, and a QoS 1/2 message
+            # is re-sent (and refused) on every reconnect for ever.
+            raise ValueError("Publish topic cannot contain the null character.")
         if len(topic) > _MAX_TOPIC // 4 and len(topic.encode("utf-8")) > _MAX_TOPIC:
             raise ValueError("Publish topic is too long.")
         if qos < 0 or qos > 2:

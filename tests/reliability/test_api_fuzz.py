@@ -233,11 +233,6 @@ def test_loop_start_and_loop_stop_from_two_threads(
         bounded(client.loop_stop, timeout=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="publish() accepts a topic with U+0000 (MQTT 3.1.1 1.5.3: MUST NOT); mosquitto "
-    "disconnects, and the QoS 1 message is re-sent on every reconnect (paho does the same)",
-)
 def test_poison_topic_is_refused_at_publish(broker: MosquittoBroker) -> None:
     client = mqtt.Client(V2, client_id=f"poison-{uuid.uuid4().hex[:8]}")
     disconnects: list[str] = []

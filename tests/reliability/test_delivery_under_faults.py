@@ -284,7 +284,9 @@ def _run(
         }
     )
     assert cuts_done >= CUTS - 3  # a cut can find no connection right after the restart
-    assert sa.connects >= cuts_done
+    # A cut that lands while A is still opening its connection ends that attempt before its
+    # CONNACK, so a few cuts need not each produce an on_connect.
+    assert sa.connects >= cuts_done - 3
     assert not stray_in, f"A received messages nobody sent: {sorted(stray_in)[:5]}"
     assert not on_publish_extra, f"on_publish more than once: {dict(on_publish_extra)}"
     assert not on_publish_missing, f"never completed: {len(on_publish_missing)} mids"

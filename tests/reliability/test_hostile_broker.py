@@ -38,15 +38,21 @@ def _connected(
     return client, rec
 
 
-def _loop_alive(client_id: str) -> bool:
-    return any(t.name.endswith(client_id) and t.is_alive() for t in threading.enumerate())
+def _loop_alive(client: Any) -> bool:
+    """The client's loop_start() loop still runs: its shared-loop lane (the default), or its
+    own thread (TURBOMQTT_LOOP_THREAD_PER_CLIENT=1)."""
+    lane = getattr(client, "_lane", None)
+    if lane is not None:
+        return bool(lane.thread.is_alive())
+    thread = getattr(client, "_thread", None)
+    return thread is not None and thread.is_alive()
 
 
 def _outcome(fake: FakeBroker, client: Any, rec: Recorder, client_id: str = "hostile") -> str:
     """Either the client dropped the connection with a failure reason and reconnects, or
     it still works (a QoS 1 publish goes out and completes). Returns which, with the
     reason."""
-    assert _loop_alive(client_id), "the loop thread died"
+    assert _loop_alive(client), "the loop thread died"
     if wait_until(lambda: bool(rec.of("disconnect")), 1.0):
         _, reason, _ = rec.first("disconnect")
         assert getattr(reason, "is_failure", True) and reason != 0, f"disconnect reason {reason!r}"
@@ -68,7 +74,7 @@ def _outcome(fake: FakeBroker, client: Any, rec: Recorder, client_id: str = "hos
     fake.send(packets.puback(info.mid))
     info.wait_for_publish(5)
     assert info.is_published()
-    assert _loop_alive(client_id)
+    assert _loop_alive(client)
     return outcome
 
 

@@ -63,11 +63,6 @@ def test_the_limit_holds_on_a_live_connection(fake_broker: FakeBroker) -> None:
         client.loop_stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="after a reconnect turbomqtt sends every queued QoS 1/2 message at once, "
-    "ignoring max_inflight_messages (paho 2.x does too); mosquitto drops the excess",
-)
 @pytest.mark.parametrize("when", ["in-flight-then-cut", "published-offline"])
 def test_the_limit_holds_after_a_reconnect(fake_broker: FakeBroker, when: str) -> None:
     client = _connected_client(fake_broker)
@@ -92,11 +87,6 @@ def test_the_limit_holds_after_a_reconnect(fake_broker: FakeBroker, when: str) -
         client.loop_stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="QoS 1 messages published while offline are lost: on reconnect turbomqtt sends "
-    "the whole queue at once, mosquitto's receive quota (20) overflows, it PUBACKs and drops",
-)
 def test_messages_published_offline_all_reach_mosquitto(
     broker: Any, proxy: FaultProxy, unique_topic: str, figures: dict[str, Any]
 ) -> None:
