@@ -12,6 +12,8 @@
 //! - `state`: the state machine itself.
 
 mod codec;
+#[allow(dead_code)] // used by the MQTT 5 codec in the next commit
+mod properties;
 mod event;
 mod options;
 mod state;
