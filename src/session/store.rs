@@ -61,6 +61,10 @@ pub(crate) struct OutMessage {
     /// Set once the message may have reached the broker before a reconnect; stays set.
     pub(crate) dup: bool,
     pub(crate) state: OutState,
+    /// MQTT 5 properties, raw (empty for none).
+    pub(crate) properties: Bytes,
+    /// The user gave an empty topic with a Topic Alias; `topic` holds the topic it stood for.
+    pub(crate) omit_topic: bool,
 }
 
 /// Insertion-ordered messages, addressable by mid.
@@ -112,6 +116,14 @@ impl OutStore {
     /// Every message in publish order.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut OutMessage> {
         self.by_seq.values_mut()
+    }
+
+    /// Puts a stored message, already set to [`OutState::Queued`], at the back of the queued
+    /// FIFO (MQTT 5's Receive Maximum holding back a re-send at CONNACK).
+    pub(crate) fn push_queued(&mut self, mid: u16) {
+        if let Some(seq) = self.seq_of.get(&mid) {
+            self.queued.push_back(*seq);
+        }
     }
 
     /// Forgets the queued FIFO; used when a reconnect moves every message out of `Queued`.
