@@ -379,6 +379,32 @@ pub(crate) fn connect_fields_fit(opts: &SessionOptions) -> bool {
     fields.iter().all(|f| fits_u16(f.len()))
 }
 
+/// The remaining length of the CONNECT these options, protocol and properties make.
+pub(crate) fn connect_remaining_length(
+    opts: &SessionOptions,
+    protocol: ProtocolVersion,
+    props: &ConnectProperties,
+) -> usize {
+    let v5 = protocol == ProtocolVersion::V5;
+    let mut remaining = 2 + protocol.name().len() + 1 + 1 + 2 + 2 + opts.client_id.len();
+    if v5 {
+        remaining += properties::wire_len(&props.connect);
+    }
+    if let Some(will) = &opts.will {
+        remaining += 2 + will.topic.len() + 2 + will.payload.len();
+        if v5 {
+            remaining += properties::wire_len(&props.will);
+        }
+    }
+    if let Some(username) = &opts.username {
+        remaining += 2 + username.len();
+        if let Some(password) = &opts.password {
+            remaining += 2 + password.len();
+        }
+    }
+    remaining
+}
+
 /// Encodes CONNECT byte for byte as paho's `_send_connect` does: MQTT 3.1 and 3.1.1, and
 /// MQTT 5 with its two property blocks (CONNECT properties after the keepalive, will
 /// properties before the will topic), an empty block written as `0x00` as paho writes it.
@@ -395,19 +421,12 @@ pub(crate) fn encode_connect(
     }
     let v5 = protocol == ProtocolVersion::V5;
     let name = protocol.name();
-    let mut remaining = 2 + name.len() + 1 + 1 + 2 + 2 + opts.client_id.len();
-    if v5 {
-        remaining += properties::wire_len(&props.connect);
-    }
+    let remaining = connect_remaining_length(opts, protocol, props);
     let mut flags = 0u8;
     if opts.clean_session {
         flags |= 0x02;
     }
     if let Some(will) = &opts.will {
-        remaining += 2 + will.topic.len() + 2 + will.payload.len();
-        if v5 {
-            remaining += properties::wire_len(&props.will);
-        }
         flags |= 0x04 | (will.qos.as_u8() << 3);
         if will.retain {
             flags |= 0x20;
@@ -419,11 +438,9 @@ pub(crate) fn encode_connect(
         .username
         .as_ref()
         .map(|u| (u.as_bytes(), opts.password.as_deref()));
-    if let Some((username, password)) = login {
-        remaining += 2 + username.len();
+    if let Some((_, password)) = login {
         flags |= 0x80;
-        if let Some(password) = password {
-            remaining += 2 + password.len();
+        if password.is_some() {
             flags |= 0x40;
         }
     }

@@ -96,7 +96,8 @@ pub struct Session {
     connect_props: ConnectProperties,
     /// What the broker's CONNACK allowed on this connection (MQTT 5).
     server: ServerLimits,
-    /// Topic Alias Maximum we declared in CONNECT: the broker's aliases may go up to it.
+    /// Topic Alias Maximum this connection's CONNECT declared: the broker's aliases may go up
+    /// to it.
     in_alias_max: u16,
     /// The broker's topic aliases on this connection (MQTT 5 §3.3.2.3.4).
     in_aliases: HashMap<u16, Bytes>,
@@ -463,6 +464,7 @@ impl Session {
         });
         self.reset_out_messages();
         self.server = ServerLimits::default();
+        self.in_alias_max = self.declared_alias_max();
         self.in_aliases.clear();
         self.wire_aliases.clear();
         if self.clean_session() {

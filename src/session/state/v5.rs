@@ -41,18 +41,30 @@ impl Session {
     /// Sets the MQTT 5 CONNECT and will property blocks (raw, see the `properties` module),
     /// used from the next CONNECT on; paho's `connect(properties=...)` and
     /// `will_set(properties=...)`. A Topic Alias Maximum in them lets the broker use topic
-    /// aliases up to it. Fails, changing nothing, if a block is malformed for its packet.
+    /// aliases up to it on the connections they are sent on. Fails, changing nothing, if a
+    /// block is malformed for its packet or the CONNECT would exceed MQTT's size limit.
     pub fn set_connect_properties(&mut self, props: ConnectProperties) -> Result<(), RequestError> {
-        let connect = properties::parse(&props.connect, properties::CONNECT).map_err(invalid)?;
+        properties::parse(&props.connect, properties::CONNECT).map_err(invalid)?;
         properties::parse(&props.will, properties::WILL).map_err(invalid)?;
-        let alias_max = properties::number(&connect, properties::TOPIC_ALIAS_MAXIMUM);
-        let fields = props.connect.len() + props.will.len() + self.opts.client_id.len();
-        if fields > crate::session::MAX_REMAINING_LENGTH / 2 {
+        let remaining = codec::connect_remaining_length(&self.opts, ProtocolVersion::V5, &props);
+        if remaining > crate::session::MAX_REMAINING_LENGTH {
             return Err(SessionError::PacketTooLarge.into());
         }
-        self.in_alias_max = alias_max.and_then(|n| u16::try_from(n).ok()).unwrap_or(0);
         self.connect_props = props;
         Ok(())
+    }
+
+    /// The Topic Alias Maximum the CONNECT about to be sent declares (0 when absent, or under
+    /// MQTT 3): latched at `on_connected`, so it holds for the whole connection.
+    pub(crate) fn declared_alias_max(&self) -> u16 {
+        if self.protocol != ProtocolVersion::V5 {
+            return 0;
+        }
+        properties::parse(&self.connect_props.connect, properties::CONNECT)
+            .ok()
+            .and_then(|props| properties::number(&props, properties::TOPIC_ALIAS_MAXIMUM))
+            .and_then(|n| u16::try_from(n).ok())
+            .unwrap_or(0)
     }
 
     /// The CONNECT and will property blocks in use.

@@ -1183,3 +1183,106 @@ fn subscribe_options_byte() {
     }
     assert_eq!(valid, 3 * 2 * 2 * 3);
 }
+
+// ----- property blocks ---------------------------------------------------------------------
+
+/// Blocks over 127 bytes (two-byte property length) encode as rumqttc encodes them and decode
+/// back to the same bytes.
+#[test]
+fn long_property_block_round_trip() {
+    let mut theirs = w5::Publish::new("t", W5QoS::AtLeastOnce, "", None);
+    theirs.pkid = 1;
+    theirs.properties = Some(w5::PublishProperties {
+        user_properties: vec![("k".to_owned(), "v".repeat(200))],
+        ..Default::default()
+    });
+    let mut expected = BytesMut::new();
+    theirs.write(&mut expected).unwrap();
+    // Fixed header 3 bytes (two-byte remaining length), topic 3, packet id 2.
+    let props = Bytes::copy_from_slice(&expected[8..]);
+    assert_eq!(props.len(), 2 + 1 + 2 + 1 + 2 + 200);
+    let mut h = connected5(v5_opts("c"), &connack5(0, &[0]));
+    h.pub5("t", b"", QoS::AtLeastOnce, &props);
+    assert_eq!(h.tx(), expected.to_vec());
+
+    h.feed_raw(&expected);
+    match &h.full()[..] {
+        [FullEvent::Message(m)] => assert_eq!(m.properties, props),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Variable Byte Integers at every length boundary, and the five-byte form refused.
+#[test]
+fn variable_byte_integers() {
+    use crate::session::properties::{put_vbi, read_vbi, vbi_len};
+    for (value, len) in [
+        (0, 1),
+        (127, 1),
+        (128, 2),
+        (16_383, 2),
+        (16_384, 3),
+        (2_097_151, 3),
+        (2_097_152, 4),
+        (268_435_455, 4),
+    ] {
+        let mut buf = Vec::new();
+        put_vbi(&mut buf, value);
+        assert_eq!((buf.len(), vbi_len(value)), (len, len), "{value}");
+        assert_eq!(read_vbi(&buf, 0), Some((value, len)));
+    }
+    assert_eq!(read_vbi(&[0xFF, 0xFF, 0xFF, 0xFF, 0x01], 0), None);
+    assert_eq!(read_vbi(&[0x80], 0), None);
+}
+
+/// What may repeat: User Property anywhere, Subscription Identifier in a broker's PUBLISH
+/// only; `without` drops just the named property.
+#[test]
+fn property_rules() {
+    use crate::session::properties::{self, parse, without};
+    let mut body = user_property("a", "1");
+    body.extend(user_property("a", "2"));
+    body.extend([0x0B, 1, 0x0B, 0x80, 0x02]);
+    let publish = block(&body);
+    assert_eq!(parse(&publish, properties::PUBLISH).unwrap().len(), 4);
+    assert!(parse(&block(&[0x0B, 1, 0x0B, 2]), properties::SUBSCRIBE).is_err());
+    assert!(
+        parse(&block(&[0x0B, 0]), properties::SUBSCRIBE).is_err(),
+        "id 0"
+    );
+
+    let mut body = vec![0x02, 0, 0, 0, 5, 0x23, 0, 7];
+    body.extend(user_property("k", "v"));
+    let mut kept = vec![0x02, 0, 0, 0, 5];
+    kept.extend(user_property("k", "v"));
+    assert_eq!(
+        without(&block(&body), properties::TOPIC_ALIAS),
+        block(&kept)
+    );
+    assert_eq!(
+        without(&block(&kept), properties::TOPIC_ALIAS),
+        block(&kept)
+    );
+    assert_eq!(
+        without(&block(&[0x23, 0, 1]), properties::TOPIC_ALIAS),
+        block(&[])
+    );
+}
+
+/// The Topic Alias Maximum we declare holds for the connection it was sent on: setting new
+/// CONNECT properties mid-connection changes the next one only.
+#[test]
+fn declared_alias_maximum_is_per_connection() {
+    let mut h = connected5(v5_opts("c"), &connack5(0, &[0]));
+    h.s.set_connect_properties(ConnectProperties {
+        connect: block(&[0x22, 0, 4]),
+        will: Bytes::new(),
+    })
+    .unwrap();
+    let alias = block(&[0x23, 0, 1]);
+    h.feed_raw(&publish5(b"t", 0, 0, &alias, b""));
+    assert!(full_protocol_error(&h.full()));
+    h.connect5(&connack5(0, &[0]));
+    h.feed_raw(&publish5(b"t", 0, 0, &alias, b""));
+    assert!(matches!(&h.full()[..], [FullEvent::Message(_)]));
+}
