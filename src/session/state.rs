@@ -584,14 +584,14 @@ impl Session {
                         properties,
                         omit_topic,
                     };
+                    // Published once handed to the socket (paho); not sent when larger than
+                    // the broker's Maximum Packet Size, which was unknown at publish() time.
                     self.encode_out_publish(buf, &out).map(|sent| {
-                        if sent {
-                            self.events.push_back(FullEvent::Published {
-                                mid,
-                                reason_code: 0,
-                                properties: Bytes::new(),
-                            });
-                        }
+                        self.events.push_back(FullEvent::Published {
+                            mid,
+                            reason_code: if sent { 0 } else { v5::PACKET_TOO_LARGE },
+                            properties: Bytes::new(),
+                        });
                     })
                 }
                 Outgoing::PublishStored { mid } => match self.store.get(mid).cloned() {

@@ -1286,3 +1286,23 @@ fn declared_alias_maximum_is_per_connection() {
     h.feed_raw(&publish5(b"t", 0, 0, &alias, b""));
     assert!(matches!(&h.full()[..], [FullEvent::Message(_)]));
 }
+
+/// A QoS 0 publish queued before CONNACK and larger than the Maximum Packet Size it brings
+/// is not sent, and reported as failed so its waiter is released.
+#[test]
+fn qos0_over_maximum_packet_size_learned_at_connack() {
+    let mut h = Harness::new(v5_opts("c"));
+    h.s.on_connected(h.now);
+    h.tx();
+    let mid = h.pub_("t", &[0; 50], QoS::AtMostOnce).mid;
+    h.feed_raw(&connack5(0, &block(&[0x27, 0, 0, 0, 40])));
+    assert_eq!(h.tx(), Vec::<u8>::new());
+    assert_eq!(
+        h.full()[1..],
+        [FullEvent::Published {
+            mid,
+            reason_code: 0x95,
+            properties: Bytes::new()
+        }]
+    );
+}
