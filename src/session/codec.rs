@@ -490,28 +490,33 @@ pub(crate) struct PublishFields<'a> {
     pub(crate) properties: &'a Bytes,
 }
 
-/// Encodes a PUBLISH: rumqttc for MQTT 3, ours for MQTT 5 (see `v5`).
+/// Encodes an MQTT 3 PUBLISH with rumqttc, taking the topic by value (rumqttc wants a
+/// `String`) so a QoS 0 message's topic moves into the packet without a copy.
 pub(crate) fn encode_publish(
     buf: &mut BytesMut,
-    protocol: ProtocolVersion,
     mid: u16,
-    p: &PublishFields<'_>,
+    topic: String,
+    payload: Bytes,
+    qos: QoS,
+    retain: bool,
+    dup: bool,
 ) -> Result<(), EncodeError> {
-    if protocol == ProtocolVersion::V5 {
-        v5::encode_publish(buf, mid, p);
-        return Ok(());
-    }
     let packet = wire::Publish {
-        dup: p.dup,
-        qos: p.qos.to_rumqttc(),
-        retain: p.retain,
-        topic: p.topic.to_owned(),
+        dup,
+        qos: qos.to_rumqttc(),
+        retain,
+        topic,
         // rumqttc writes no packet id for QoS 0, but insists on a non-zero one otherwise.
-        pkid: if p.qos == QoS::AtMostOnce { 0 } else { mid },
-        payload: p.payload.clone(),
+        pkid: if qos == QoS::AtMostOnce { 0 } else { mid },
+        payload,
     };
     packet.write(buf)?;
     Ok(())
+}
+
+/// Encodes an MQTT 5 PUBLISH (ours, see `v5`); the caller has checked its size.
+pub(crate) fn encode_publish_v5(buf: &mut BytesMut, mid: u16, p: &PublishFields<'_>) {
+    v5::encode_publish(buf, mid, p);
 }
 
 /// Encodes every other client packet: rumqttc's v4 codecs for MQTT 3 and for the packets

@@ -586,7 +586,7 @@ impl Session {
                     };
                     // Published once handed to the socket (paho); not sent when larger than
                     // the broker's Maximum Packet Size, which was unknown at publish() time.
-                    self.encode_out_publish(buf, &out).map(|sent| {
+                    self.encode_out_publish(buf, out).map(|sent| {
                         self.events.push_back(FullEvent::Published {
                             mid,
                             reason_code: if sent { 0 } else { v5::PACKET_TOO_LARGE },
@@ -595,7 +595,7 @@ impl Session {
                     })
                 }
                 Outgoing::PublishStored { mid } => match self.store.get(mid).cloned() {
-                    Some(m) => self.encode_out_publish(buf, &m).map(|sent| {
+                    Some(m) => self.encode_out_publish(buf, m).map(|sent| {
                         if !sent {
                             self.fail_stored(mid, v5::PACKET_TOO_LARGE);
                         }

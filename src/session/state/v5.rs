@@ -259,28 +259,31 @@ impl Session {
         Ok((topic, false))
     }
 
-    /// Encodes a PUBLISH of ours, applying topic aliases as this connection allows. Returns
-    /// `false`, writing nothing, when the packet exceeds the broker's Maximum Packet Size.
+    /// Encodes a PUBLISH of ours; under MQTT 5 applying topic aliases as this connection
+    /// allows. Returns `false`, writing nothing, when the packet exceeds the broker's Maximum
+    /// Packet Size.
     pub(crate) fn encode_out_publish(
         &mut self,
         buf: &mut BytesMut,
-        m: &OutMessage,
+        m: OutMessage,
     ) -> Result<bool, EncodeError> {
+        if self.protocol != ProtocolVersion::V5 {
+            codec::encode_publish(buf, m.mid, m.topic, m.payload, m.qos, m.retain, m.dup)?;
+            return Ok(true);
+        }
         let mut properties = m.properties.clone();
         let mut topic = m.topic.as_str();
-        if self.protocol == ProtocolVersion::V5 {
-            match properties::topic_alias(&m.properties) {
-                Some(alias) if alias <= self.server.topic_alias_max => {
-                    if m.omit_topic && self.wire_aliases.get(&alias) == Some(&m.topic) {
-                        topic = "";
-                    } else {
-                        self.wire_aliases.insert(alias, m.topic.clone());
-                    }
+        match properties::topic_alias(&m.properties) {
+            Some(alias) if alias <= self.server.topic_alias_max => {
+                if m.omit_topic && self.wire_aliases.get(&alias) == Some(&m.topic) {
+                    topic = "";
+                } else {
+                    self.wire_aliases.insert(alias, m.topic.clone());
                 }
-                // The broker does not allow this alias (any more): send the topic itself.
-                Some(_) => properties = properties::without(&m.properties, properties::TOPIC_ALIAS),
-                None => {}
             }
+            // The broker does not allow this alias (any more): send the topic itself.
+            Some(_) => properties = properties::without(&m.properties, properties::TOPIC_ALIAS),
+            None => {}
         }
         let fields = PublishFields {
             topic,
@@ -290,17 +293,15 @@ impl Session {
             dup: m.dup,
             properties: &properties,
         };
-        if self.protocol == ProtocolVersion::V5 {
-            let size = codec::publish_wire_size(&fields);
-            if self
-                .server
-                .max_packet_size
-                .is_some_and(|max| u64::try_from(size).unwrap_or(u64::MAX) > u64::from(max))
-            {
-                return Ok(false);
-            }
+        let size = codec::publish_wire_size(&fields);
+        if self
+            .server
+            .max_packet_size
+            .is_some_and(|max| u64::try_from(size).unwrap_or(u64::MAX) > u64::from(max))
+        {
+            return Ok(false);
         }
-        codec::encode_publish(buf, self.protocol, m.mid, &fields)?;
+        codec::encode_publish_v5(buf, m.mid, &fields);
         Ok(true)
     }
 
