@@ -35,7 +35,9 @@ pub enum DisconnectReason {
     /// The user's DISCONNECT was handed to the socket, or the connection died while one was
     /// pending (paho reports `MQTT_ERR_SUCCESS` in both cases).
     UserRequested,
-    /// The transport reported the connection lost (paho `MQTT_ERR_CONN_LOST`).
+    /// The transport reported the connection lost (paho `MQTT_ERR_CONN_LOST`), or, under
+    /// MQTT 5, the broker ended it with DISCONNECT ([`FullEvent::Disconnected`] then carries
+    /// the broker's reason code and properties in `server`).
     ConnectionLost,
     /// No CONNACK or PINGRESP within the keepalive (paho `MQTT_ERR_KEEPALIVE`).
     KeepaliveTimeout,
