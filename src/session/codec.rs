@@ -1,8 +1,9 @@
-//! Bytes to packets and back for MQTT 3.1 and 3.1.1, on rumqttc's v4 codecs.
+//! Bytes to packets and back for MQTT 3.1 and 3.1.1, on rumqttc's v4 codecs; MQTT 5 in the
+//! child module `v5`.
 //!
 //! The state machine never sees wire bytes: it reads [`Incoming`] and writes [`Outgoing`],
-//! protocol-neutral enums, so MQTT 5 can slot in as a second codec producing the same enums
-//! (with reason codes and properties added where v5 has them).
+//! protocol-neutral enums; MQTT 5 is a second codec producing the same enums (reason codes and
+//! properties are simply 0 and empty under MQTT 3).
 //!
 //! Framing (`rumqttc::mqttbytes::check`, which rejects an over-limit remaining length from the
 //! header alone) and most packets use rumqttc. Three packets are ours, each for a paho behaviour
@@ -22,27 +23,69 @@ use rumqttc::mqttbytes::v4 as wire;
 use rumqttc::mqttbytes::{self, Error as WireError};
 
 use super::event::Message;
-use super::options::{ProtocolVersion, QoS, SessionOptions};
+use super::options::{ConnectProperties, ProtocolVersion, QoS, SessionOptions, SubscribeOptions};
+use super::properties;
+
+mod v5;
+
+pub(crate) use v5::{publish_wire_size, subscribe_remaining_length, wire_size};
+
+/// A publish acknowledgement: packet id, reason code (0 in MQTT 3 and in MQTT 5's short form)
+/// and raw properties (empty when absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Ack {
+    pub(crate) mid: u16,
+    pub(crate) reason_code: u8,
+    pub(crate) properties: Bytes,
+}
+
+impl Ack {
+    fn plain(mid: u16) -> Self {
+        Self {
+            mid,
+            reason_code: 0,
+            properties: Bytes::new(),
+        }
+    }
+}
 
 /// A decoded packet the client may legitimately receive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Incoming {
-    /// CONNACK with its raw return code (any byte; paho does not reject unknown codes early).
-    ConnAck { session_present: bool, rc: u8 },
-    /// PUBLISH.
-    Publish(Message),
-    /// PUBACK for this packet id.
-    PubAck(u16),
-    /// PUBREC for this packet id.
-    PubRec(u16),
-    /// PUBREL for this packet id.
-    PubRel(u16),
-    /// PUBCOMP for this packet id.
-    PubComp(u16),
-    /// SUBACK with one return code per filter.
-    SubAck { mid: u16, granted: Vec<u8> },
-    /// UNSUBACK for this packet id.
-    UnsubAck(u16),
+    /// CONNACK with its raw return code / reason code (any byte; paho does not reject unknown
+    /// codes early) and raw properties (MQTT 5; empty when absent).
+    ConnAck {
+        session_present: bool,
+        rc: u8,
+        properties: Bytes,
+    },
+    /// PUBLISH, with the MQTT 5 Topic Alias if it carries one (the topic may then be empty).
+    Publish {
+        message: Message,
+        topic_alias: Option<u16>,
+    },
+    /// PUBACK.
+    PubAck(Ack),
+    /// PUBREC.
+    PubRec(Ack),
+    /// PUBREL.
+    PubRel(Ack),
+    /// PUBCOMP.
+    PubComp(Ack),
+    /// SUBACK with one return code / reason code per filter.
+    SubAck {
+        mid: u16,
+        reason_codes: Vec<u8>,
+        properties: Bytes,
+    },
+    /// UNSUBACK (MQTT 3: no reason codes).
+    UnsubAck {
+        mid: u16,
+        reason_codes: Vec<u8>,
+        properties: Bytes,
+    },
+    /// A broker's DISCONNECT (MQTT 5 only).
+    Disconnect { reason_code: u8, properties: Bytes },
     /// PINGREQ: a broker should not send one, but paho answers it, so we do.
     PingReq,
     /// PINGRESP.
@@ -58,12 +101,15 @@ pub(crate) enum Incoming {
 pub(crate) enum Outgoing {
     /// CONNECT built from the options.
     Connect,
-    /// A QoS 0 PUBLISH, owning its data (QoS 0 messages are never stored).
+    /// A QoS 0 PUBLISH, owning its data (QoS 0 messages are never stored). `topic` is the full
+    /// topic; `omit_topic` says the user sent it as an empty topic with a Topic Alias.
     PublishQos0 {
         mid: u16,
         topic: String,
         payload: Bytes,
         retain: bool,
+        properties: Bytes,
+        omit_topic: bool,
     },
     /// The stored QoS 1/2 message with this mid.
     PublishStored { mid: u16 },
@@ -75,19 +121,27 @@ pub(crate) enum Outgoing {
     PubRel(u16),
     /// PUBCOMP.
     PubComp(u16),
-    /// SUBSCRIBE with its filters.
+    /// SUBSCRIBE with its filters (MQTT 3 sends only the QoS of the options).
     Subscribe {
         mid: u16,
-        filters: Vec<(String, QoS)>,
+        filters: Vec<(String, SubscribeOptions)>,
+        properties: Bytes,
     },
     /// UNSUBSCRIBE with its filters, in one packet as paho sends it.
-    Unsubscribe { mid: u16, filters: Vec<String> },
+    Unsubscribe {
+        mid: u16,
+        filters: Vec<String>,
+        properties: Bytes,
+    },
     /// PINGREQ.
     PingReq,
     /// PINGRESP.
     PingResp,
-    /// DISCONNECT.
-    Disconnect,
+    /// DISCONNECT; MQTT 5 adds the reason code and properties, written as paho writes them.
+    Disconnect {
+        reason_code: Option<u8>,
+        properties: Bytes,
+    },
 }
 
 /// Why bytes could not be decoded; always fatal for the connection.
@@ -107,6 +161,7 @@ fn malformed(what: &str) -> DecodeError {
 pub(crate) fn decode(
     buf: &mut BytesMut,
     max_packet_size: usize,
+    protocol: ProtocolVersion,
 ) -> Result<Option<Incoming>, DecodeError> {
     let header = match mqttbytes::check(buf.iter(), max_packet_size) {
         Ok(header) => header,
@@ -125,6 +180,9 @@ pub(crate) fn decode(
     let frame_len = header.frame_length();
     let remaining = frame_len - header_len;
     let frame = buf.split_to(frame_len);
+    if protocol == ProtocolVersion::V5 {
+        return v5::decode(byte1, &frame.freeze().slice(header_len..)).map(Some);
+    }
 
     let exact = |want: usize, what: &str| {
         if remaining == want {
@@ -141,24 +199,28 @@ pub(crate) fn decode(
             Incoming::ConnAck {
                 session_present: frame[header_len] & 0x01 != 0,
                 rc: frame[header_len + 1],
+                properties: Bytes::new(),
             }
         }
-        3 => Incoming::Publish(decode_publish(byte1, &frame.freeze().slice(header_len..))?),
+        3 => Incoming::Publish {
+            message: decode_publish(byte1, &frame.freeze().slice(header_len..))?,
+            topic_alias: None,
+        },
         4 => {
             exact(2, "PUBACK")?;
-            Incoming::PubAck(read_ack(frame, max_packet_size)?)
+            Incoming::PubAck(Ack::plain(read_ack(frame, max_packet_size)?))
         }
         5 => {
             exact(2, "PUBREC")?;
-            Incoming::PubRec(read_ack(frame, max_packet_size)?)
+            Incoming::PubRec(Ack::plain(read_ack(frame, max_packet_size)?))
         }
         6 => {
             exact(2, "PUBREL")?;
-            Incoming::PubRel(read_ack(frame, max_packet_size)?)
+            Incoming::PubRel(Ack::plain(read_ack(frame, max_packet_size)?))
         }
         7 => {
             exact(2, "PUBCOMP")?;
-            Incoming::PubComp(read_ack(frame, max_packet_size)?)
+            Incoming::PubComp(Ack::plain(read_ack(frame, max_packet_size)?))
         }
         9 | 11 => read_with_rumqttc(frame, max_packet_size)?,
         12 => {
@@ -181,10 +243,10 @@ pub(crate) fn decode(
 /// Decodes one of the four publish acknowledgements with rumqttc and returns its packet id.
 fn read_ack(frame: BytesMut, max: usize) -> Result<u16, DecodeError> {
     match read_with_rumqttc(frame, max)? {
-        Incoming::PubAck(id)
-        | Incoming::PubRec(id)
-        | Incoming::PubRel(id)
-        | Incoming::PubComp(id) => Ok(id),
+        Incoming::PubAck(ack)
+        | Incoming::PubRec(ack)
+        | Incoming::PubRel(ack)
+        | Incoming::PubComp(ack) => Ok(ack.mid),
         _ => Err(malformed("acknowledgement")),
     }
 }
@@ -193,14 +255,19 @@ fn read_ack(frame: BytesMut, max: usize) -> Result<u16, DecodeError> {
 fn read_with_rumqttc(mut frame: BytesMut, max: usize) -> Result<Incoming, DecodeError> {
     let packet = wire::Packet::read(&mut frame, max).map_err(|e| DecodeError(e.to_string()))?;
     Ok(match packet {
-        wire::Packet::PubAck(p) => Incoming::PubAck(p.pkid),
-        wire::Packet::PubRec(p) => Incoming::PubRec(p.pkid),
-        wire::Packet::PubRel(p) => Incoming::PubRel(p.pkid),
-        wire::Packet::PubComp(p) => Incoming::PubComp(p.pkid),
-        wire::Packet::UnsubAck(p) => Incoming::UnsubAck(p.pkid),
+        wire::Packet::PubAck(p) => Incoming::PubAck(Ack::plain(p.pkid)),
+        wire::Packet::PubRec(p) => Incoming::PubRec(Ack::plain(p.pkid)),
+        wire::Packet::PubRel(p) => Incoming::PubRel(Ack::plain(p.pkid)),
+        wire::Packet::PubComp(p) => Incoming::PubComp(Ack::plain(p.pkid)),
+        wire::Packet::UnsubAck(p) => Incoming::UnsubAck {
+            mid: p.pkid,
+            reason_codes: Vec::new(),
+            properties: Bytes::new(),
+        },
         wire::Packet::SubAck(s) => Incoming::SubAck {
             mid: s.pkid,
-            granted: s
+            properties: Bytes::new(),
+            reason_codes: s
                 .return_codes
                 .iter()
                 .map(|code| match code {
@@ -243,6 +310,7 @@ fn decode_publish(byte1: u8, body: &Bytes) -> Result<Message, DecodeError> {
         qos,
         retain: byte1 & 0x01 != 0,
         dup: byte1 & 0x08 != 0,
+        properties: Bytes::new(),
     })
 }
 
@@ -311,10 +379,39 @@ pub(crate) fn connect_fields_fit(opts: &SessionOptions) -> bool {
     fields.iter().all(|f| fits_u16(f.len()))
 }
 
-/// Encodes CONNECT byte for byte as paho's `_send_connect` does for MQTT 3.1 and 3.1.1.
+/// The remaining length of the CONNECT these options, protocol and properties make.
+pub(crate) fn connect_remaining_length(
+    opts: &SessionOptions,
+    protocol: ProtocolVersion,
+    props: &ConnectProperties,
+) -> usize {
+    let v5 = protocol == ProtocolVersion::V5;
+    let mut remaining = 2 + protocol.name().len() + 1 + 1 + 2 + 2 + opts.client_id.len();
+    if v5 {
+        remaining += properties::wire_len(&props.connect);
+    }
+    if let Some(will) = &opts.will {
+        remaining += 2 + will.topic.len() + 2 + will.payload.len();
+        if v5 {
+            remaining += properties::wire_len(&props.will);
+        }
+    }
+    if let Some(username) = &opts.username {
+        remaining += 2 + username.len();
+        if let Some(password) = &opts.password {
+            remaining += 2 + password.len();
+        }
+    }
+    remaining
+}
+
+/// Encodes CONNECT byte for byte as paho's `_send_connect` does: MQTT 3.1 and 3.1.1, and
+/// MQTT 5 with its two property blocks (CONNECT properties after the keepalive, will
+/// properties before the will topic), an empty block written as `0x00` as paho writes it.
 pub(crate) fn encode_connect(
     opts: &SessionOptions,
     protocol: ProtocolVersion,
+    props: &ConnectProperties,
     buf: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     if !connect_fields_fit(opts) {
@@ -322,14 +419,14 @@ pub(crate) fn encode_connect(
             "CONNECT: a field exceeds 65535 bytes".to_owned(),
         ));
     }
+    let v5 = protocol == ProtocolVersion::V5;
     let name = protocol.name();
-    let mut remaining = 2 + name.len() + 1 + 1 + 2 + 2 + opts.client_id.len();
+    let remaining = connect_remaining_length(opts, protocol, props);
     let mut flags = 0u8;
     if opts.clean_session {
         flags |= 0x02;
     }
     if let Some(will) = &opts.will {
-        remaining += 2 + will.topic.len() + 2 + will.payload.len();
         flags |= 0x04 | (will.qos.as_u8() << 3);
         if will.retain {
             flags |= 0x20;
@@ -341,13 +438,14 @@ pub(crate) fn encode_connect(
         .username
         .as_ref()
         .map(|u| (u.as_bytes(), opts.password.as_deref()));
-    if let Some((username, password)) = login {
-        remaining += 2 + username.len();
+    if let Some((_, password)) = login {
         flags |= 0x80;
-        if let Some(password) = password {
-            remaining += 2 + password.len();
+        if password.is_some() {
             flags |= 0x40;
         }
+    }
+    if remaining > crate::session::MAX_REMAINING_LENGTH {
+        return Err(EncodeError("CONNECT: packet too large".to_owned()));
     }
     let mut level = protocol.level();
     if opts.bridge_mode {
@@ -361,8 +459,14 @@ pub(crate) fn encode_connect(
     buf.put_u8(level);
     buf.put_u8(flags);
     buf.put_u16(opts.keepalive);
+    if v5 {
+        properties::put_block(buf, &props.connect);
+    }
     put_field(buf, &opts.client_id);
     if let Some(will) = &opts.will {
+        if v5 {
+            properties::put_block(buf, &props.will);
+        }
         put_field(buf, will.topic.as_bytes());
         put_field(buf, &will.payload);
     }
@@ -375,7 +479,19 @@ pub(crate) fn encode_connect(
     Ok(())
 }
 
-/// Encodes a PUBLISH with rumqttc.
+/// What a PUBLISH carries besides its id; borrowed from the store or the transmit queue.
+pub(crate) struct PublishFields<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) payload: &'a Bytes,
+    pub(crate) qos: QoS,
+    pub(crate) retain: bool,
+    pub(crate) dup: bool,
+    /// MQTT 5 properties, raw (ignored under MQTT 3).
+    pub(crate) properties: &'a Bytes,
+}
+
+/// Encodes an MQTT 3 PUBLISH with rumqttc, taking the topic by value (rumqttc wants a
+/// `String`) so a QoS 0 message's topic moves into the packet without a copy.
 pub(crate) fn encode_publish(
     buf: &mut BytesMut,
     mid: u16,
@@ -398,39 +514,90 @@ pub(crate) fn encode_publish(
     Ok(())
 }
 
-/// Encodes every other client packet with rumqttc.
-pub(crate) fn encode_simple(packet: Outgoing, buf: &mut BytesMut) -> Result<(), EncodeError> {
+/// Encodes an MQTT 5 PUBLISH (ours, see `v5`); the caller has checked its size.
+pub(crate) fn encode_publish_v5(buf: &mut BytesMut, mid: u16, p: &PublishFields<'_>) {
+    v5::encode_publish(buf, mid, p);
+}
+
+/// Encodes every other client packet: rumqttc's v4 codecs for MQTT 3 and for the packets
+/// MQTT 5 writes identically (the publish acks in their short form, PINGREQ, PINGRESP), ours
+/// for MQTT 5's SUBSCRIBE, UNSUBSCRIBE and DISCONNECT.
+pub(crate) fn encode_simple(
+    packet: Outgoing,
+    protocol: ProtocolVersion,
+    buf: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let v5 = protocol == ProtocolVersion::V5;
     match packet {
-        Outgoing::PubAck(id) => wire::PubAck::new(id).write(buf)?,
-        Outgoing::PubRec(id) => wire::PubRec::new(id).write(buf)?,
-        Outgoing::PubRel(id) => wire::PubRel::new(id).write(buf)?,
-        Outgoing::PubComp(id) => wire::PubComp::new(id).write(buf)?,
-        Outgoing::Subscribe { mid, filters } => wire::Subscribe {
-            pkid: mid,
-            filters: filters
-                .into_iter()
-                .map(|(path, qos)| wire::SubscribeFilter::new(path, qos.to_rumqttc()))
-                .collect(),
+        // paho never puts a reason code on the acks it sends, and MQTT 5 writes success
+        // without properties as the two-byte MQTT 3 form.
+        Outgoing::PubAck(id) => {
+            wire::PubAck::new(id).write(buf)?;
         }
-        .write(buf)?,
-        Outgoing::Unsubscribe { mid, filters } => wire::Unsubscribe {
-            pkid: mid,
-            topics: filters,
+        Outgoing::PubRec(id) => {
+            wire::PubRec::new(id).write(buf)?;
         }
-        .write(buf)?,
-        Outgoing::PingReq => wire::PingReq.write(buf)?,
-        Outgoing::PingResp => wire::PingResp.write(buf)?,
-        Outgoing::Disconnect => wire::Disconnect.write(buf)?,
+        Outgoing::PubRel(id) => {
+            wire::PubRel::new(id).write(buf)?;
+        }
+        Outgoing::PubComp(id) => {
+            wire::PubComp::new(id).write(buf)?;
+        }
+        Outgoing::Subscribe {
+            mid,
+            filters,
+            properties,
+        } if v5 => v5::encode_subscribe(buf, mid, &filters, &properties),
+        Outgoing::Subscribe { mid, filters, .. } => {
+            wire::Subscribe {
+                pkid: mid,
+                filters: filters
+                    .into_iter()
+                    .map(|(path, o)| wire::SubscribeFilter::new(path, o.qos.to_rumqttc()))
+                    .collect(),
+            }
+            .write(buf)?;
+        }
+        Outgoing::Unsubscribe {
+            mid,
+            filters,
+            properties,
+        } if v5 => v5::encode_unsubscribe(buf, mid, &filters, &properties),
+        Outgoing::Unsubscribe { mid, filters, .. } => {
+            wire::Unsubscribe {
+                pkid: mid,
+                topics: filters,
+            }
+            .write(buf)?;
+        }
+        Outgoing::PingReq => {
+            wire::PingReq.write(buf)?;
+        }
+        Outgoing::PingResp => {
+            wire::PingResp.write(buf)?;
+        }
+        Outgoing::Disconnect {
+            reason_code,
+            properties,
+        } if v5 => v5::encode_disconnect(buf, reason_code, &properties),
+        Outgoing::Disconnect { .. } => {
+            wire::Disconnect.write(buf)?;
+        }
         Outgoing::Connect | Outgoing::PublishQos0 { .. } | Outgoing::PublishStored { .. } => {
             return Err(EncodeError(
                 "CONNECT/PUBLISH have their own encoders".to_owned(),
             ))
         }
-    };
+    }
     Ok(())
 }
 
-/// The remaining length a PUBLISH would have, to refuse one MQTT cannot carry.
+/// The remaining length an MQTT 5 PUBLISH would have.
+pub(crate) fn v5_publish_remaining_length(p: &PublishFields<'_>) -> usize {
+    v5::publish_remaining_length(p.topic.len(), p.payload.len(), p.qos, p.properties)
+}
+
+/// The remaining length a PUBLISH would have under MQTT 3, to refuse one MQTT cannot carry.
 pub(crate) fn publish_remaining_length(topic: &str, payload: &Bytes, qos: QoS) -> usize {
     2 + topic.len() + if qos == QoS::AtMostOnce { 0 } else { 2 } + payload.len()
 }

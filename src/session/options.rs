@@ -15,14 +15,17 @@ pub const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
 /// MQTT protocol revision spoken on the wire.
 ///
-/// MQTT 5 will be a third variant; the state machine already reaches the wire only through the
-/// codec module, so adding it means a second codec, not a second state machine.
+/// The state machine reaches the wire only through the codec module, so MQTT 5 is a second
+/// codec (`codec/v5.rs`) producing the same packet enums, not a second state machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProtocolVersion {
     /// MQTT 3.1: protocol name `MQIsdp`, level 3 (paho's `MQTTv31`).
     V31,
     /// MQTT 3.1.1: protocol name `MQTT`, level 4 (paho's `MQTTv311`, the default).
     V311,
+    /// MQTT 5.0: protocol name `MQTT`, level 5 (paho's `MQTTv5`). Never downgraded: paho's
+    /// automatic fallback to 3.1 exists for 3.1.1 only.
+    V5,
 }
 
 impl ProtocolVersion {
@@ -31,6 +34,7 @@ impl ProtocolVersion {
         match self {
             Self::V31 => 3,
             Self::V311 => 4,
+            Self::V5 => 5,
         }
     }
 
@@ -38,7 +42,7 @@ impl ProtocolVersion {
     pub fn name(self) -> &'static [u8] {
         match self {
             Self::V31 => b"MQIsdp",
-            Self::V311 => b"MQTT",
+            Self::V311 | Self::V5 => b"MQTT",
         }
     }
 }
@@ -82,6 +86,82 @@ impl QoS {
     }
 }
 
+/// MQTT 5 subscription options (paho's `SubscribeOptions`), one byte on the wire.
+///
+/// Under MQTT 3 only `qos` is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubscribeOptions {
+    /// Maximum QoS the broker may deliver with.
+    pub qos: QoS,
+    /// Do not receive our own publications on this subscription (paho's `noLocal`).
+    pub no_local: bool,
+    /// Keep the retain flag as published instead of clearing it (paho's `retainAsPublished`).
+    pub retain_as_published: bool,
+    /// 0: send retained messages on subscribe, 1: only for a new subscription, 2: never
+    /// (paho's `retainHandling`).
+    pub retain_handling: u8,
+}
+
+impl SubscribeOptions {
+    /// The options byte: bits 0-1 QoS, 2 no local, 3 retain as published, 4-5 retain handling.
+    pub fn to_byte(self) -> u8 {
+        self.qos.as_u8()
+            | u8::from(self.no_local) << 2
+            | u8::from(self.retain_as_published) << 3
+            | (self.retain_handling & 0x03) << 4
+    }
+
+    /// Options from their byte (what Python's `SubscribeOptions.pack()` returns), or `None`
+    /// for QoS 3, retain handling 3 or a reserved bit set, which MQTT 5 calls malformed.
+    pub fn from_byte(byte: u8) -> Option<Self> {
+        let retain_handling = (byte >> 4) & 0x03;
+        if byte & 0xC0 != 0 || retain_handling == 3 {
+            return None;
+        }
+        Some(Self {
+            qos: QoS::from_u8(byte & 0x03)?,
+            no_local: byte & 0x04 != 0,
+            retain_as_published: byte & 0x08 != 0,
+            retain_handling,
+        })
+    }
+
+    /// Whether the options are valid as they stand (a direct struct literal may not be).
+    pub(crate) fn is_valid(self) -> bool {
+        self.retain_handling <= 2
+    }
+}
+
+impl From<QoS> for SubscribeOptions {
+    /// Just a QoS, every MQTT 5 option at its default (what paho sends for an int QoS).
+    fn from(qos: QoS) -> Self {
+        Self {
+            qos,
+            no_local: false,
+            retain_as_published: false,
+            retain_handling: 0,
+        }
+    }
+}
+
+/// MQTT 5 property blocks of CONNECT, set with
+/// [`Session::set_connect_properties`](super::Session::set_connect_properties).
+///
+/// Kept apart from [`SessionOptions`] and [`Will`] so that code building those with struct
+/// literals keeps compiling. Both blocks are raw (see the `properties` module): the Variable
+/// Byte Integer length and the properties, as Python's `Properties.pack()` returns them;
+/// empty means none. Ignored under MQTT 3.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectProperties {
+    /// CONNECT properties (Session Expiry Interval, Receive Maximum, Maximum Packet Size,
+    /// Topic Alias Maximum, User Property, Authentication Method, ...). The session reads Topic
+    /// Alias Maximum from it, to accept the broker's topic aliases up to it.
+    pub connect: Bytes,
+    /// Will properties (Will Delay Interval, Message Expiry Interval, Content Type, ...); sent
+    /// only with a will.
+    pub will: Bytes,
+}
+
 /// The Last Will message the broker publishes if the connection dies without DISCONNECT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Will {
@@ -101,7 +181,9 @@ pub struct SessionOptions {
     /// Client identifier as sent. Empty is sent as a zero-length string (the broker assigns
     /// one), exactly as paho does. Bytes rather than `String` because paho accepts `bytes` ids.
     pub client_id: Vec<u8>,
-    /// MQTT 3 clean-session flag. Even when true, our own un-acknowledged QoS 1/2 messages are
+    /// MQTT 3 clean-session flag, and MQTT 5 Clean Start (paho's `clean_start`; its
+    /// `MQTT_CLEAN_START_FIRST_ONLY` is resolved by the caller, which passes the flag for each
+    /// connect). MQTT 5 session expiry travels in the CONNECT properties. Even when true, our own un-acknowledged QoS 1/2 messages are
     /// kept and re-sent after a reconnect, as paho does.
     pub clean_session: bool,
     /// Keepalive in seconds; 0 disables PINGREQ and every timeout.

@@ -10,12 +10,20 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use super::codec::{self, Outgoing};
-use super::event::{DisconnectReason, Event, Message, PublishHandle, PublishStatus, SessionError};
-use super::options::{ProtocolVersion, QoS, SessionOptions, MAX_REMAINING_LENGTH};
+use super::codec::{self, Outgoing, PublishFields};
+use super::event::{
+    DisconnectReason, Event, FullEvent, Message, PublishHandle, PublishStatus, ServerDisconnect,
+    SessionError,
+};
+use super::options::{
+    ConnectProperties, ProtocolVersion, QoS, SessionOptions, SubscribeOptions, MAX_REMAINING_LENGTH,
+};
 use super::store::{OutMessage, OutState, OutStore};
 
 mod inbound;
+mod v5;
+
+use v5::ServerLimits;
 
 /// A QoS 1/2 message handed back by [`Session::drop_out_messages`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +38,8 @@ pub struct StoredMessage {
     pub qos: QoS,
     /// Retain flag.
     pub retain: bool,
+    /// MQTT 5 properties given to `publish_with_properties` (raw; empty for none).
+    pub properties: Bytes,
 }
 
 /// Keepalive bookkeeping of one open connection (paho's `_last_msg_out`,
@@ -55,7 +65,7 @@ enum Link {
     Disconnecting { acked: bool },
 }
 
-/// A sans-I/O MQTT 3.1/3.1.1 client session with paho-mqtt's semantics.
+/// A sans-I/O MQTT 3.1/3.1.1/5 client session with paho-mqtt's semantics.
 ///
 /// The owner (the connection task) opens a transport and calls [`Session::on_connected`], feeds
 /// every byte read to [`Session::handle_bytes`], writes whatever [`Session::poll_transmit`]
@@ -81,7 +91,23 @@ pub struct Session {
     /// Incoming QoS 2 messages between PUBLISH and PUBREL, by packet id; paho's `_in_messages`.
     incoming_qos2: HashMap<u16, Message>,
     tx: VecDeque<Outgoing>,
-    events: VecDeque<Event>,
+    events: VecDeque<FullEvent>,
+    /// MQTT 5 CONNECT and will properties.
+    connect_props: ConnectProperties,
+    /// What the broker's CONNACK allowed on this connection (MQTT 5).
+    server: ServerLimits,
+    /// Topic Alias Maximum this connection's CONNECT declared: the broker's aliases may go up
+    /// to it.
+    in_alias_max: u16,
+    /// The broker's topic aliases on this connection (MQTT 5 §3.3.2.3.4).
+    in_aliases: HashMap<u16, Bytes>,
+    /// Our topic aliases as the broker knows them on this connection, updated as PUBLISHes
+    /// are encoded.
+    wire_aliases: HashMap<u16, String>,
+    /// The topic the user last gave each alias (with a non-empty topic), so a later publish
+    /// with an empty topic and that alias can be stored with its full topic and re-sent
+    /// correctly after a reconnect, where the broker forgot the alias.
+    user_aliases: HashMap<u16, String>,
     /// Why packets could not be encoded (a bug if ever non-empty), for the owner to log.
     skipped: Vec<String>,
     /// When acknowledgements of received messages are sent.
@@ -126,6 +152,12 @@ impl Session {
             incoming_qos2: HashMap::new(),
             tx: VecDeque::new(),
             events: VecDeque::new(),
+            connect_props: ConnectProperties::default(),
+            server: ServerLimits::default(),
+            in_alias_max: 0,
+            in_aliases: HashMap::new(),
+            wire_aliases: HashMap::new(),
+            user_aliases: HashMap::new(),
             skipped: Vec::new(),
             ack_mode: AckMode::Immediate,
             held_acks: VecDeque::new(),
@@ -148,13 +180,34 @@ impl Session {
         qos: QoS,
         retain: bool,
     ) -> Result<PublishHandle, SessionError> {
-        // paho's `_raise_for_invalid_topic` plus its v3 empty-topic check.
-        if topic.is_empty() || !codec::fits_u16(topic.len()) || topic.contains(['+', '#']) {
+        self.publish_checked(topic, payload, qos, retain, Bytes::new(), None)
+    }
+
+    /// `publish` with properties already validated and their Topic Alias extracted.
+    fn publish_checked(
+        &mut self,
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Bytes,
+        alias: Option<u16>,
+    ) -> Result<PublishHandle, SessionError> {
+        // paho's `_raise_for_invalid_topic` plus its v3 empty-topic check; MQTT 5 allows an
+        // empty topic that a Topic Alias stands for.
+        let (topic, omit_topic) = self.resolve_out_topic(topic, alias)?;
+        if !codec::fits_u16(topic.len()) || topic.contains(['+', '#']) {
             return Err(SessionError::InvalidTopic);
         }
-        if codec::publish_remaining_length(&topic, &payload, qos) > MAX_REMAINING_LENGTH {
-            return Err(SessionError::PacketTooLarge);
-        }
+        self.check_publish_size(&PublishFields {
+            // The full topic even when the alias will stand for it: after a reconnect it is sent.
+            topic: &topic,
+            payload: &payload,
+            qos,
+            retain,
+            dup: false,
+            properties: &properties,
+        })?;
         let mid = self.next_mid()?;
         let open = self.link != Link::Closed;
 
@@ -170,6 +223,8 @@ impl Session {
                 topic,
                 payload,
                 retain,
+                properties,
+                omit_topic,
             });
             return Ok(PublishHandle {
                 mid,
@@ -202,6 +257,8 @@ impl Session {
             retain,
             dup: false,
             state,
+            properties,
+            omit_topic,
         });
         Ok(PublishHandle { mid, status })
     }
@@ -211,18 +268,42 @@ impl Session {
     /// Fails with [`SessionError::NotConnected`] without using a mid when there is no
     /// connection, as paho returns `(MQTT_ERR_NO_CONN, None)`.
     pub fn subscribe(&mut self, filters: Vec<(String, QoS)>) -> Result<u16, SessionError> {
+        let filters = filters
+            .into_iter()
+            .map(|(f, qos)| (f, SubscribeOptions::from(qos)))
+            .collect();
+        self.subscribe_checked(filters, Bytes::new())
+    }
+
+    fn subscribe_checked(
+        &mut self,
+        filters: Vec<(String, SubscribeOptions)>,
+        properties: Bytes,
+    ) -> Result<u16, SessionError> {
         if filters.is_empty() {
             return Err(SessionError::EmptyTopicList);
         }
         if !filters.iter().all(|(f, _)| paho_filter_ok(f)) {
             return Err(SessionError::InvalidFilter);
         }
-        let len = codec::filters_remaining_length(filters.iter().map(|(f, _)| f.as_str()), 1);
-        self.request_with_mid(len, |mid| Outgoing::Subscribe { mid, filters })
+        let len = self.sub_unsub_length(filters.iter().map(|(f, _)| f.as_str()), 1, &properties);
+        self.request_with_mid(len, |mid| Outgoing::Subscribe {
+            mid,
+            filters,
+            properties,
+        })
     }
 
     /// Unsubscribes from filters in one UNSUBSCRIBE packet; paho's `Client.unsubscribe`.
     pub fn unsubscribe(&mut self, filters: Vec<String>) -> Result<u16, SessionError> {
+        self.unsubscribe_checked(filters, Bytes::new())
+    }
+
+    fn unsubscribe_checked(
+        &mut self,
+        filters: Vec<String>,
+        properties: Bytes,
+    ) -> Result<u16, SessionError> {
         if filters.is_empty() {
             return Err(SessionError::EmptyTopicList);
         }
@@ -232,8 +313,12 @@ impl Session {
         {
             return Err(SessionError::InvalidTopic);
         }
-        let len = codec::filters_remaining_length(filters.iter().map(String::as_str), 0);
-        self.request_with_mid(len, |mid| Outgoing::Unsubscribe { mid, filters })
+        let len = self.sub_unsub_length(filters.iter().map(String::as_str), 0, &properties);
+        self.request_with_mid(len, |mid| Outgoing::Unsubscribe {
+            mid,
+            filters,
+            properties,
+        })
     }
 
     fn request_with_mid(
@@ -244,7 +329,7 @@ impl Session {
         if self.link == Link::Closed {
             return Err(SessionError::NotConnected);
         }
-        if remaining_length > MAX_REMAINING_LENGTH {
+        if remaining_length > MAX_REMAINING_LENGTH || !self.fits_server(remaining_length) {
             return Err(SessionError::PacketTooLarge);
         }
         let mid = self.next_mid()?;
@@ -257,13 +342,24 @@ impl Session {
     /// [`Event::Disconnected`]`{ reason: UserRequested }`, when `poll_transmit` hands the
     /// DISCONNECT to the socket; anything queued after it is not sent.
     pub fn disconnect(&mut self) -> Result<(), SessionError> {
+        self.disconnect_checked(None, Bytes::new())
+    }
+
+    fn disconnect_checked(
+        &mut self,
+        reason_code: Option<u8>,
+        properties: Bytes,
+    ) -> Result<(), SessionError> {
         self.link = match self.link {
             Link::Closed => return Err(SessionError::NotConnected),
             Link::Connecting => Link::Disconnecting { acked: false },
             Link::Connected => Link::Disconnecting { acked: true },
             already @ Link::Disconnecting { .. } => already,
         };
-        self.tx.push_back(Outgoing::Disconnect);
+        self.tx.push_back(Outgoing::Disconnect {
+            reason_code,
+            properties,
+        });
         Ok(())
     }
 
@@ -281,6 +377,7 @@ impl Session {
                 payload: m.payload,
                 qos: m.qos,
                 retain: m.retain,
+                properties: m.properties,
             })
             .collect()
     }
@@ -379,6 +476,10 @@ impl Session {
             ping_sent: None,
         });
         self.reset_out_messages();
+        self.server = ServerLimits::default();
+        self.in_alias_max = self.declared_alias_max();
+        self.in_aliases.clear();
+        self.wire_aliases.clear();
         if self.clean_session() {
             self.incoming_qos2.clear();
         }
@@ -406,7 +507,7 @@ impl Session {
             }
         }
         while self.link != Link::Closed {
-            match codec::decode(buf, self.opts.max_packet_size) {
+            match codec::decode(buf, self.opts.max_packet_size, self.protocol) {
                 Ok(None) => return,
                 Ok(Some(packet)) => self.handle_packet(packet),
                 Err(e) => self.close(DisconnectReason::ProtocolError(e.0)),
@@ -427,10 +528,10 @@ impl Session {
     /// is the behaviour paho's code asks for.
     pub fn tick(&mut self, now: Instant) {
         let Some(timers) = self.timers else { return };
-        if self.opts.keepalive == 0 {
+        if self.keepalive() == 0 {
             return;
         }
-        let keepalive = Duration::from_secs(u64::from(self.opts.keepalive));
+        let keepalive = Duration::from_secs(u64::from(self.keepalive()));
         let since = |t: Instant| now.saturating_duration_since(t);
         if since(timers.last_out) < keepalive && since(timers.last_in) < keepalive {
             return;
@@ -456,10 +557,10 @@ impl Session {
     /// When [`Session::tick`] next needs to run, or `None` if no timer is armed.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let timers = self.timers?;
-        if self.opts.keepalive == 0 {
+        if self.keepalive() == 0 {
             return None;
         }
-        let keepalive = Duration::from_secs(u64::from(self.opts.keepalive));
+        let keepalive = Duration::from_secs(u64::from(self.keepalive()));
         Some(timers.last_out.min(timers.last_in) + keepalive)
     }
 
@@ -474,35 +575,53 @@ impl Session {
                 break;
             };
             let result = match packet {
-                Outgoing::Connect => codec::encode_connect(&self.opts, self.protocol, buf),
+                Outgoing::Connect => {
+                    codec::encode_connect(&self.opts, self.protocol, &self.connect_props, buf)
+                }
                 Outgoing::PublishQos0 {
                     mid,
                     topic,
                     payload,
                     retain,
+                    properties,
+                    omit_topic,
                 } => {
-                    codec::encode_publish(buf, mid, topic, payload, QoS::AtMostOnce, retain, false)
-                        .map(|()| self.events.push_back(Event::Published { mid }))
-                }
-                Outgoing::PublishStored { mid } => match self.store.get(mid) {
-                    Some(m) => codec::encode_publish(
-                        buf,
+                    let out = OutMessage {
                         mid,
-                        m.topic.clone(),
-                        m.payload.clone(),
-                        m.qos,
-                        m.retain,
-                        m.dup,
-                    ),
+                        topic,
+                        payload,
+                        qos: QoS::AtMostOnce,
+                        retain,
+                        dup: false,
+                        state: OutState::Publish,
+                        properties,
+                        omit_topic,
+                    };
+                    // Published once handed to the socket (paho); not sent when larger than
+                    // the broker's Maximum Packet Size, which was unknown at publish() time.
+                    self.encode_out_publish(buf, out).map(|sent| {
+                        self.events.push_back(FullEvent::Published {
+                            mid,
+                            reason_code: if sent { 0 } else { v5::PACKET_TOO_LARGE },
+                            properties: Bytes::new(),
+                        });
+                    })
+                }
+                Outgoing::PublishStored { mid } => match self.store.get(mid).cloned() {
+                    Some(m) => self.encode_out_publish(buf, m).map(|sent| {
+                        if !sent {
+                            self.fail_stored(mid, v5::PACKET_TOO_LARGE);
+                        }
+                    }),
                     // Acknowledged or dropped before it was encoded: nothing to send.
                     None => Ok(()),
                 },
-                Outgoing::Disconnect => {
-                    let result = codec::encode_simple(Outgoing::Disconnect, buf);
+                disconnect @ Outgoing::Disconnect { .. } => {
+                    let result = codec::encode_simple(disconnect, self.protocol, buf);
                     self.close(DisconnectReason::UserRequested);
                     result
                 }
-                other => codec::encode_simple(other, buf),
+                other => codec::encode_simple(other, self.protocol, buf),
             };
             if let Err(e) = result {
                 // Requests are validated when queued, so this is a bug; skipping the packet
@@ -521,8 +640,13 @@ impl Session {
         written
     }
 
-    /// The next event, oldest first.
+    /// The next event, oldest first, in its MQTT 3 view.
     pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front().map(Event::from)
+    }
+
+    /// The next event, oldest first, with its MQTT 5 reason codes and properties.
+    pub fn poll_full_event(&mut self) -> Option<FullEvent> {
         self.events.pop_front()
     }
 
@@ -537,8 +661,16 @@ impl Session {
         !self.events.is_empty()
     }
 
-    /// Every pending event, oldest first, in one batch.
+    /// Every pending event, oldest first, in one batch, in their MQTT 3 view.
     pub fn drain_events(&mut self) -> impl Iterator<Item = Event> + '_ {
+        // Every held ack's message is among the events handed out now.
+        self.drained_acks = self.held_acks.len();
+        self.events.drain(..).map(Event::from)
+    }
+
+    /// Every pending event, oldest first, in one batch, with their MQTT 5 reason codes and
+    /// properties.
+    pub fn drain_full_events(&mut self) -> impl Iterator<Item = FullEvent> + '_ {
         // Every held ack's message is among the events handed out now.
         self.drained_acks = self.held_acks.len();
         self.events.drain(..)
@@ -593,9 +725,10 @@ impl Session {
         self.opts.clean_session
     }
 
-    /// Whether `max_inflight` leaves room for one more message (0 means unlimited).
+    /// Whether `max_inflight` (and MQTT 5's Receive Maximum) leaves room for one more message.
     fn window_open(&self) -> bool {
-        self.opts.max_inflight == 0 || self.inflight < self.opts.max_inflight
+        let limit = self.inflight_limit();
+        limit == 0 || self.inflight < limit
     }
 
     /// paho's `_mid_generate`: 1..=65535, wrapping to 1. Unlike paho it skips mids still in use
@@ -643,10 +776,11 @@ impl Session {
 
     /// paho's `_update_inflight`: releases queued messages, oldest first, into free slots.
     fn release_queued(&mut self) {
-        if self.opts.max_inflight == 0 {
+        let limit = self.inflight_limit();
+        if limit == 0 {
             return;
         }
-        while self.inflight < self.opts.max_inflight {
+        while self.inflight < limit {
             let Some(m) = self.store.pop_queued() else {
                 return;
             };
@@ -660,31 +794,37 @@ impl Session {
     /// Ends the connection: reports why (paho reports success whenever a DISCONNECT was
     /// pending), then drops what was left to send.
     fn close(&mut self, reason: DisconnectReason) {
+        self.close_with(reason, None);
+    }
+
+    /// [`Session::close`], reporting the broker's DISCONNECT if one ended the connection.
+    fn close_with(&mut self, reason: DisconnectReason, server: Option<ServerDisconnect>) {
         let reason = if matches!(self.link, Link::Disconnecting { .. }) {
             DisconnectReason::UserRequested
         } else {
             reason
         };
-        self.shut(Some(reason));
+        self.shut(Some((reason, server)));
     }
 
     /// Closes the link. Unsent QoS 0 publishes are reported as dropped (paho marks them
     /// `MQTT_ERR_CONN_LOST` at its next reconnect; we do it now so a waiter is released even
     /// if no reconnect comes). Unanswered SUBSCRIBE/UNSUBSCRIBE mids are freed: a broker never
     /// answers them on a later connection. Stored QoS 1/2 messages stay for the next one.
-    fn shut(&mut self, reason: Option<DisconnectReason>) {
+    fn shut(&mut self, reason: Option<(DisconnectReason, Option<ServerDisconnect>)>) {
         self.link = Link::Closed;
         // The broker re-sends unacknowledged messages on the next connection.
         self.held_acks.clear();
         self.drained_acks = 0;
         self.timers = None;
         self.pending_acks.clear();
-        if let Some(reason) = reason {
-            self.events.push_back(Event::Disconnected { reason });
+        if let Some((reason, server)) = reason {
+            self.events
+                .push_back(FullEvent::Disconnected { reason, server });
         }
         for packet in self.tx.drain(..) {
             if let Outgoing::PublishQos0 { mid, .. } = packet {
-                self.events.push_back(Event::PublishDropped { mid });
+                self.events.push_back(FullEvent::PublishDropped { mid });
             }
         }
     }

@@ -61,6 +61,10 @@ pub(crate) struct OutMessage {
     /// Set once the message may have reached the broker before a reconnect; stays set.
     pub(crate) dup: bool,
     pub(crate) state: OutState,
+    /// MQTT 5 properties, raw (empty for none).
+    pub(crate) properties: Bytes,
+    /// The user gave an empty topic with a Topic Alias; `topic` holds the topic it stood for.
+    pub(crate) omit_topic: bool,
 }
 
 /// Insertion-ordered messages, addressable by mid.
@@ -114,14 +118,11 @@ impl OutStore {
         self.by_seq.values_mut()
     }
 
-    /// Puts a stored message back in [`OutState::Queued`], at the end of the queued FIFO (the
-    /// caller requeues in publish order, so the FIFO keeps that order).
-    pub(crate) fn requeue(&mut self, mid: u16) {
-        if let Some(&seq) = self.seq_of.get(&mid) {
-            if let Some(m) = self.by_seq.get_mut(&seq) {
-                m.state = OutState::Queued;
-                self.queued.push_back(seq);
-            }
+    /// Puts a stored message, already set to [`OutState::Queued`], at the back of the queued
+    /// FIFO (MQTT 5's Receive Maximum holding back a re-send at CONNACK).
+    pub(crate) fn push_queued(&mut self, mid: u16) {
+        if let Some(seq) = self.seq_of.get(&mid) {
+            self.queued.push_back(*seq);
         }
     }
 

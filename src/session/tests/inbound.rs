@@ -20,6 +20,7 @@ fn inbound_qos0_and_qos1() {
                 qos: QoS::AtMostOnce,
                 retain: false,
                 dup: false,
+                properties: Bytes::new(),
             }),
             Event::Message(Message {
                 mid: 42,
@@ -28,6 +29,7 @@ fn inbound_qos0_and_qos1() {
                 qos: QoS::AtLeastOnce,
                 retain: false,
                 dup: true,
+                properties: Bytes::new(),
             }),
         ]
     );
@@ -87,6 +89,7 @@ fn invalid_utf8_topic_is_delivered_raw() {
             qos: QoS::AtMostOnce,
             retain: false,
             dup: false,
+            properties: Bytes::new(),
         })]
     );
 }

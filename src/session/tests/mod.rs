@@ -14,6 +14,7 @@ use super::*;
 mod connect;
 mod inbound;
 mod lifecycle;
+mod mqtt5;
 mod outgoing;
 
 // ----- harness -----------------------------------------------------------------------------
