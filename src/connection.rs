@@ -413,5 +413,9 @@ async fn writer(
             }
             None => wake.notified().await,
         }
+        // Let the publisher that woke us queue a few more packets first: one write then carries
+        // several, which halves the syscalls of a publish loop at no latency cost worth a word
+        // (a yield is a trip through the scheduler, microseconds).
+        tokio::task::yield_now().await;
     }
 }
