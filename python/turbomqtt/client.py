@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Optional, Union
 
 from turbomqtt import _core, _shared_loop
-from turbomqtt._callbacks import _CallbackMixin
+from turbomqtt._callbacks import _LOGGING_LEVEL, _CallbackMixin
 from turbomqtt._message import MQTTMessage, MQTTMessageInfo, error_string
 from turbomqtt._tls import TlsSettings
 from turbomqtt.enums import (
@@ -91,13 +91,8 @@ MQTT_LOG_NOTICE = LogLevel.MQTT_LOG_NOTICE
 MQTT_LOG_WARNING = LogLevel.MQTT_LOG_WARNING
 MQTT_LOG_ERR = LogLevel.MQTT_LOG_ERR
 MQTT_LOG_DEBUG = LogLevel.MQTT_LOG_DEBUG
-LOGGING_LEVEL = {
-    LogLevel.MQTT_LOG_DEBUG: logging.DEBUG,
-    LogLevel.MQTT_LOG_INFO: logging.INFO,
-    LogLevel.MQTT_LOG_NOTICE: logging.INFO,
-    LogLevel.MQTT_LOG_WARNING: logging.WARNING,
-    LogLevel.MQTT_LOG_ERR: logging.ERROR,
-}
+# paho's name for the table enable_logger() uses; defined once, in _callbacks.
+LOGGING_LEVEL = _LOGGING_LEVEL
 
 CONNACK_ACCEPTED = ConnackCode.CONNACK_ACCEPTED
 CONNACK_REFUSED_PROTOCOL_VERSION = ConnackCode.CONNACK_REFUSED_PROTOCOL_VERSION
