@@ -5,7 +5,7 @@
 //! catch them whether an error came from Rust or Python.
 
 use crate::auth::AuthError;
-use crate::session::SessionError;
+use crate::session::{RequestError, SessionError};
 use crate::transport::TransportError;
 use pyo3::exceptions::{PyOSError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
@@ -31,6 +31,9 @@ pub enum Error {
     /// The session refused a request.
     #[error(transparent)]
     Session(#[from] SessionError),
+    /// The session refused an MQTT 5 request (malformed properties or options).
+    #[error(transparent)]
+    Request(#[from] RequestError),
     /// An operating-system error outside a transport (runtime start, bind address).
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -107,7 +110,10 @@ impl From<Error> for PyErr {
         match err {
             Error::Auth(e) => auth_error(e),
             Error::Transport(e) => transport_error(e),
-            Error::Session(e) => session_error(e),
+            Error::Session(e) | Error::Request(RequestError::Session(e)) => session_error(e),
+            Error::Request(e @ RequestError::InvalidProperties(_)) => {
+                PyValueError::new_err(e.to_string())
+            }
             Error::Io(e) => PyErr::from(e),
         }
     }

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Optional, TypeVar
 from turbomqtt.enums import CallbackAPIVersion, LogLevel, MQTTErrorCode, MQTTProtocolVersion
 from turbomqtt.packettypes import PacketTypes
 from turbomqtt.properties import Properties
-from turbomqtt.reasoncodes import ReasonCode
+from turbomqtt.reasoncodes import _TABLE, ReasonCode
 
 if TYPE_CHECKING:
     from turbomqtt._message import MQTTMessage
@@ -46,6 +46,35 @@ _CALLBACKS = (
     "on_socket_register_write",
     "on_socket_unregister_write",
 )
+
+
+def _properties(packet_type: int, raw: bytes) -> Properties:
+    """The ``Properties`` of a raw MQTT 5 property block from the core (``b""``: none).
+
+    The core has already checked the block against the packet type, so this cannot fail on
+    what a broker sends; if it ever did, the callback still gets an (empty) ``Properties``
+    rather than the loop dying on a broker's bytes.
+    """
+    props = Properties(packet_type)
+    if raw:
+        try:
+            props.unpack(raw)
+        except Exception:
+            props.clear()
+    return props
+
+
+def _reason(packet_type: int, code: int) -> ReasonCode:
+    """``ReasonCode(packet_type, identifier=code)``, or, for a code that packet type cannot
+    carry (a broker's mistake, or 0x95 "Packet too large" that the core reports for a message
+    it refused to send), the same number under the first packet type that has it."""
+    try:
+        return ReasonCode(packet_type, identifier=code)
+    except Exception:
+        for value, _name, packet_types in _TABLE:
+            if value == code:
+                return ReasonCode(packet_types[0], identifier=code)
+        return ReasonCode(packet_type, identifier=0x80)
 
 
 def _callback_property(name: str, doc: str) -> property:
@@ -241,11 +270,20 @@ class _CallbackMixin:
                         LogLevel.MQTT_LOG_ERR, "Caught exception in on_connect_fail: %s", err
                     )
 
-    def _do_on_connect(self, rc: int, session_present: bool) -> None:
+    def _do_on_connect(
+        self,
+        rc: int,
+        session_present: bool,
+        reason: Optional[ReasonCode] = None,
+        properties: Optional[Properties] = None,
+    ) -> None:
+        """``on_connect``; ``reason``/``properties`` are the MQTT 5 CONNACK's (``properties``
+        None when a 3.x broker refused the MQTT 5 CONNECT), both None under MQTT 3."""
         with self._callback_mutex:
             func = self.on_connect
         if not func:
             return
+        v5 = self._protocol == MQTTProtocolVersion.MQTTv5
         if self._v2():
             from turbomqtt.client import ConnectFlags, convert_connack_rc_to_reason_code
 
@@ -253,18 +291,34 @@ class _CallbackMixin:
                 "on_connect",
                 func,
                 ConnectFlags(session_present=bool(session_present)),
-                convert_connack_rc_to_reason_code(rc),
-                Properties(PacketTypes.CONNACK),
+                reason if v5 and reason is not None else convert_connack_rc_to_reason_code(rc),
+                properties if properties is not None else Properties(PacketTypes.CONNACK),
+            )
+        elif v5:
+            self._run(
+                "on_connect",
+                func,
+                {"session present": int(session_present)},
+                reason if reason is not None else _reason(PacketTypes.CONNACK, rc),
+                properties,
             )
         else:
             self._run("on_connect", func, {"session present": int(session_present)}, rc)
 
-    def _do_on_disconnect(self, rc: MQTTErrorCode) -> None:
+    def _do_on_disconnect(
+        self,
+        rc: MQTTErrorCode,
+        server_reason: Optional[ReasonCode] = None,
+        server_properties: Optional[Properties] = None,
+    ) -> None:
+        """``on_disconnect``; ``server_reason`` is set when a broker's MQTT 5 DISCONNECT ended
+        the connection (``server_properties`` None when that packet had none)."""
         self._call_socket_close()
         with self._callback_mutex:
             func = self.on_disconnect
         if not func:
             return
+        from_server = server_reason is not None
         if self._v2():
             from turbomqtt.client import (
                 DisconnectFlags,
@@ -274,44 +328,83 @@ class _CallbackMixin:
             self._run(
                 "on_disconnect",
                 func,
-                DisconnectFlags(is_disconnect_packet_from_server=False),
-                convert_disconnect_error_code_to_reason_code(rc),
-                Properties(PacketTypes.DISCONNECT),
+                DisconnectFlags(is_disconnect_packet_from_server=from_server),
+                server_reason
+                if server_reason is not None
+                else convert_disconnect_error_code_to_reason_code(rc),
+                server_properties
+                if server_properties is not None
+                else Properties(PacketTypes.DISCONNECT),
             )
+        elif self._protocol == MQTTProtocolVersion.MQTTv5:
+            if from_server:
+                self._run("on_disconnect", func, server_reason, server_properties)
+            else:
+                self._run("on_disconnect", func, rc, None)
         else:
             self._run("on_disconnect", func, rc)
 
-    def _do_on_publish(self, mid: int, qos: int) -> None:
+    def _do_on_publish(
+        self, mid: int, qos: int, reason_code: int = 0, raw_properties: Optional[bytes] = None
+    ) -> None:
         func = self.on_publish
         if not func:
             return
         if self._v2():
-            # paho reports a QoS 2 completion with PUBCOMP's packet type, QoS 0/1 with PUBACK's.
-            packet = PacketTypes.PUBCOMP if qos == 2 else PacketTypes.PUBACK
-            self._run("on_publish", func, mid, ReasonCode(packet, "Success"), Properties(packet))
+            # paho reports a QoS 2 completion with PUBCOMP's packet type, QoS 0/1 with PUBACK's;
+            # an MQTT 5 QoS 2 flow that a PUBREC refused ends there, with PUBREC's.
+            if qos == 2:
+                packet = PacketTypes.PUBREC if reason_code >= 0x80 else PacketTypes.PUBCOMP
+            else:
+                packet = PacketTypes.PUBACK
+            if raw_properties is None and reason_code == 0:
+                self._run(
+                    "on_publish", func, mid, ReasonCode(packet, "Success"), Properties(packet)
+                )
+            else:
+                self._run(
+                    "on_publish",
+                    func,
+                    mid,
+                    _reason(packet, reason_code),
+                    _properties(packet, raw_properties or b""),
+                )
         else:
             self._run("on_publish", func, mid)
 
-    def _handle_suback(self, mid: int, granted: tuple[int, ...]) -> None:
+    def _handle_suback(
+        self, mid: int, granted: tuple[int, ...], raw_properties: Optional[bytes] = None
+    ) -> None:
         self._easy_log(LogLevel.MQTT_LOG_DEBUG, "Received SUBACK")
         with self._callback_mutex:
             func = self.on_subscribe
         if not func:
             return
-        if self._v2():
-            codes = [ReasonCode(PacketTypes.SUBACK, identifier=g) for g in granted]
-            self._run("on_subscribe", func, mid, codes, Properties(PacketTypes.SUBACK))
+        v5 = raw_properties is not None
+        if self._v2() or v5:
+            codes = [_reason(PacketTypes.SUBACK, g) for g in granted]
+            props = _properties(PacketTypes.SUBACK, raw_properties or b"")
+            self._run("on_subscribe", func, mid, codes, props)
         else:
             self._run("on_subscribe", func, mid, tuple(granted))
 
-    def _handle_unsuback(self, mid: int) -> None:
+    def _handle_unsuback(
+        self, mid: int, codes: tuple[int, ...] = (), raw_properties: Optional[bytes] = None
+    ) -> None:
         self._easy_log(LogLevel.MQTT_LOG_DEBUG, "Received UNSUBACK (Mid: %d)", mid)
         with self._callback_mutex:
             func = self.on_unsubscribe
         if not func:
             return
+        reasons = [_reason(PacketTypes.UNSUBACK, c) for c in codes]
+        props = _properties(PacketTypes.UNSUBACK, raw_properties or b"")
         if self._v2():
-            self._run("on_unsubscribe", func, mid, [], Properties(PacketTypes.UNSUBACK))
+            self._run("on_unsubscribe", func, mid, reasons, props)
+        elif raw_properties is not None:
+            # paho's VERSION1 MQTT 5 shape: properties first, one ReasonCode for one topic.
+            self._run(
+                "on_unsubscribe", func, mid, props, reasons[0] if len(reasons) == 1 else reasons
+            )
         else:
             self._run("on_unsubscribe", func, mid)
 

@@ -1,4 +1,4 @@
-from typing import Any, final
+from typing import Any, TypedDict, final
 
 # Stub of the private native module; checked against the binary by `make lint` (stubtest).
 
@@ -75,69 +75,56 @@ class TlsConfig:
         ciphers: str | None,
     ) -> TlsConfig: ...
 
+class _ConnectArgs(TypedDict):
+    """What ``Client._before_connect()`` hands to ``connect``/``start_connect``."""
+
+    transport: str
+    host: str
+    port: int
+    keepalive: int
+    bind_address: str
+    bind_port: int
+    timeout: float
+    client_id: bytes
+    clean_session: bool
+    protocol: int
+    bridge: bool
+    username: bytes | None
+    password: bytes | None
+    will: tuple[bytes, bytes, int, bool] | None
+    max_inflight: int
+    max_queued: int
+    tls: TlsConfig | None
+    ws_path: str
+    ws_headers: list[tuple[str, str]]
+    manual_ack: bool
+    connect_properties: bytes
+    will_properties: bytes
+
 @final
 class CoreClient:
-    def __new__(cls) -> CoreClient: ...
-    def connect(
-        self,
-        *,
-        transport: str,
-        host: str,
-        port: int,
-        keepalive: int,
-        bind_address: str,
-        bind_port: int,
-        timeout: float,
-        client_id: bytes,
-        clean_session: bool,
-        protocol: int,
-        bridge: bool,
-        username: bytes | None,
-        password: bytes | None,
-        will: tuple[bytes, bytes, int, bool] | None,
-        max_inflight: int,
-        max_queued: int,
-        tls: TlsConfig | None,
-        ws_path: str,
-        ws_headers: list[tuple[str, str]],
-        manual_ack: bool,
-    ) -> None: ...
-    def start_connect(
-        self,
-        *,
-        transport: str,
-        host: str,
-        port: int,
-        keepalive: int,
-        bind_address: str,
-        bind_port: int,
-        timeout: float,
-        client_id: bytes,
-        clean_session: bool,
-        protocol: int,
-        bridge: bool,
-        username: bytes | None,
-        password: bytes | None,
-        will: tuple[bytes, bytes, int, bool] | None,
-        max_inflight: int,
-        max_queued: int,
-        tls: TlsConfig | None,
-        ws_path: str,
-        ws_headers: list[tuple[str, str]],
-        manual_ack: bool,
-    ) -> None: ...
+    def __new__(cls, protocol: int = 4) -> CoreClient: ...
+    def connect(self, args: _ConnectArgs) -> None: ...
+    def start_connect(self, args: _ConnectArgs) -> None: ...
     def attach(self, lane: Lane, key: int) -> None: ...
     def detach(self) -> None: ...
     def set_limits(self, max_inflight: int, max_queued: int) -> None: ...
     def publish(
         self, topic: str, payload: bytes | bytearray, qos: int, retain: bool
     ) -> tuple[int, int]: ...
-    def subscribe(self, topics: list[tuple[str, int]]) -> tuple[int, int | None]: ...
-    def unsubscribe(self, topics: list[str]) -> tuple[int, int | None]: ...
-    def disconnect(self) -> int: ...
+    def publish_with_properties(
+        self, topic: str, payload: bytes | bytearray, qos: int, retain: bool, properties: bytes
+    ) -> tuple[int, int]: ...
+    def subscribe(
+        self, topics: list[tuple[str, int]], properties: bytes
+    ) -> tuple[int, int | None]: ...
+    def unsubscribe(self, topics: list[str], properties: bytes) -> tuple[int, int | None]: ...
+    def disconnect(
+        self, reason_code: int | None = None, properties: bytes | None = None
+    ) -> int: ...
     def ack(self, mid: int) -> int: ...
     def set_manual_ack(self, on: bool) -> None: ...
-    def drop_out_messages(self) -> list[tuple[int, bytes, bytes, int, bool]]: ...
+    def drop_out_messages(self) -> list[tuple[int, bytes, bytes, int, bool, bytes | None]]: ...
     def next_events(self, timeout: float) -> list[tuple[Any, ...]]: ...
     def wakeup(self) -> None: ...
     def sleep(self, seconds: float) -> None: ...

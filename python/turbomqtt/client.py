@@ -27,10 +27,10 @@ import uuid
 import warnings
 import weakref
 from collections.abc import Callable
-from typing import Any, NamedTuple, Optional, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Union
 
 from turbomqtt import _core, _shared_loop
-from turbomqtt._callbacks import _LOGGING_LEVEL, _CallbackMixin
+from turbomqtt._callbacks import _LOGGING_LEVEL, _CallbackMixin, _properties, _reason
 from turbomqtt._message import MQTTMessage, MQTTMessageInfo, error_string
 from turbomqtt._tls import TlsSettings
 from turbomqtt.enums import (
@@ -51,6 +51,9 @@ from turbomqtt.packettypes import PacketTypes
 from turbomqtt.properties import Properties
 from turbomqtt.reasoncodes import ReasonCode, ReasonCodes
 from turbomqtt.subscribeoptions import SubscribeOptions
+
+if TYPE_CHECKING:
+    from turbomqtt._core import _ConnectArgs
 
 __all__ = [
     "Client",
@@ -258,7 +261,7 @@ _THREAD_PER_CLIENT_ENV = "TURBOMQTT_LOOP_THREAD_PER_CLIENT"
 
 
 class Client(_CallbackMixin):
-    """An MQTT 3.1/3.1.1 client, paho-mqtt's ``Client`` with the protocol in Rust.
+    """An MQTT 3.1, 3.1.1 and 5 client, paho-mqtt's ``Client`` with the protocol in Rust.
 
     :param callback_api_version: ``CallbackAPIVersion.VERSION2`` for paho 2's callback
         signatures; ``VERSION1`` (the default, deprecated) for paho 1.x's. A ``str`` here is taken
@@ -267,7 +270,7 @@ class Client(_CallbackMixin):
         random id is made).
     :param clean_session: MQTT 3 clean-session flag (default True).
     :param userdata: passed as the second argument to every callback.
-    :param protocol: ``MQTTv311`` (default) or ``MQTTv31``.
+    :param protocol: ``MQTTv311`` (default), ``MQTTv31`` or ``MQTTv5``.
     :param transport: ``"tcp"``, ``"websockets"`` or ``"unix"``.
     :param reconnect_on_failure: reconnect automatically in ``loop_forever``/``loop_start``.
     :param manual_ack: acknowledge received QoS 1/2 messages with :meth:`ack` only.
@@ -306,8 +309,7 @@ class Client(_CallbackMixin):
         if not isinstance(callback_api_version, CallbackAPIVersion):
             raise ValueError("Unsupported callback API version")
         if protocol == MQTTv5:
-            # Validated as paho does; the MQTT 5 wire protocol itself is not there yet, and
-            # connect() says so.
+            # MQTT 5 has clean_start, an argument of connect(), instead.
             if clean_session is not None:
                 raise ValueError("Clean session is not used for MQTT 5.0")
             clean_session = True
@@ -340,6 +342,12 @@ class Client(_CallbackMixin):
         self._will_payload: Union[bytes, bytearray] = b""
         self._will_qos = 0
         self._will_retain = False
+        self._will_properties: Optional[Properties] = None
+        # MQTT 5: connect()'s clean_start and properties; FIRST_ONLY asks for a clean start
+        # until a CONNACK has been received once since connect().
+        self._clean_start: CleanStartOption = MQTT_CLEAN_START_FIRST_ONLY
+        self._connect_properties: Optional[Properties] = None
+        self._mqttv5_first_connect = True
         self._host = ""
         self._port = 1883
         self._bind_address = ""
@@ -378,7 +386,7 @@ class Client(_CallbackMixin):
         self._on_message_filtered = MQTTMatcher()
         self._init_callbacks()
         self.suppress_exceptions = False
-        self._core = _core.CoreClient()
+        self._core = _core.CoreClient(int(self._protocol))
         _LIVE_CLIENTS.add(self)
 
     def __del__(self) -> None:
@@ -660,6 +668,7 @@ class Client(_CallbackMixin):
         self._will_topic = topic.encode("utf-8")
         self._will_qos = qos
         self._will_retain = retain
+        self._will_properties = properties
 
     def will_clear(self) -> None:
         """Remove the will."""
@@ -668,6 +677,7 @@ class Client(_CallbackMixin):
         self._will_payload = b""
         self._will_qos = 0
         self._will_retain = False
+        self._will_properties = None
 
     def reconnect_delay_set(self, min_delay: int = 1, max_delay: int = 120) -> None:
         """Automatic reconnects wait ``min_delay`` seconds, doubling up to ``max_delay``."""
@@ -716,16 +726,21 @@ class Client(_CallbackMixin):
 
         The CONNACK is handled by a network loop (``loop_start``, ``loop_forever``, ``loop``).
 
+        :param clean_start: MQTT 5 only: ``True`` (a new session every time), ``False`` (resume
+            the broker's session), or ``MQTT_CLEAN_START_FIRST_ONLY`` (clean on the first
+            successful connect, resumed on reconnects).
+        :param properties: MQTT 5 only: ``Properties(PacketTypes.CONNECT)`` sent in CONNECT
+            (``SessionExpiryInterval``, ``ReceiveMaximum``, ``TopicAliasMaximum``, ...).
         :raises ConnectionRefusedError, socket.gaierror, TimeoutError, ssl.SSLError: as paho.
+        :raises ValueError: ``clean_start`` or ``properties`` given under MQTT 3.
         """
         if self._protocol == MQTTv5:
-            raise ValueError(
-                "MQTT 5 is not supported by this version of turbomqtt yet: use MQTTv311"
-            )
-        if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
-            raise ValueError("Clean start only applies to MQTT V5")
-        if properties:
-            raise ValueError("Properties only apply to MQTT V5")
+            self._mqttv5_first_connect = True
+        else:
+            if clean_start != MQTT_CLEAN_START_FIRST_ONLY:
+                raise ValueError("Clean start only applies to MQTT V5")
+            if properties:
+                raise ValueError("Properties only apply to MQTT V5")
         self.connect_async(host, port, keepalive, bind_address, bind_port, clean_start, properties)
         return self.reconnect()
 
@@ -747,6 +762,8 @@ class Client(_CallbackMixin):
         self.keepalive = keepalive
         self._bind_address = bind_address
         self._bind_port = bind_port
+        self._clean_start = clean_start
+        self._connect_properties = properties
         self._state = _ConnectionState.MQTT_CS_CONNECT_ASYNC
 
     def connect_srv(
@@ -785,11 +802,11 @@ class Client(_CallbackMixin):
 
     def reconnect(self) -> MQTTErrorCode:
         """Open the connection again with the stored parameters and send CONNECT."""
-        self._core.connect(**self._before_connect())
+        self._core.connect(self._before_connect())
         self._call_socket_open()
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
-    def _before_connect(self) -> dict[str, Any]:
+    def _before_connect(self) -> _ConnectArgs:
         """What every (re)connect does first (checks, ``on_pre_connect``, the log line); returns
         the arguments of ``CoreClient.connect``/``start_connect``."""
         if len(self._host) == 0:
@@ -804,18 +821,32 @@ class Client(_CallbackMixin):
             if self._will
             else None
         )
-        self._easy_log(
-            MQTT_LOG_DEBUG,
-            "Sending CONNECT (u%d, p%d, wr%d, wq%d, wf%d, c%d, k%d) client_id=%r",
+        v5 = self._protocol == MQTTv5
+        if v5:
+            clean = bool(
+                self._mqttv5_first_connect
+                if self._clean_start == MQTT_CLEAN_START_FIRST_ONLY
+                else self._clean_start
+            )
+        else:
+            clean = self._clean_session
+        fmt = "Sending CONNECT (u%d, p%d, wr%d, wq%d, wf%d, c%d, k%d) client_id=%r"
+        args: tuple[Any, ...] = (
             int(self._username is not None),
-            int(self._password is not None),
-            int(self._will_retain),
-            self._will_qos,
+            int(self._username is not None and self._password is not None),
+            int(self._will and self._will_retain),
+            self._will_qos if self._will else 0,
             int(self._will),
-            int(self._clean_session),
+            int(clean),
             self._keepalive,
             self._client_id,
         )
+        if v5:
+            fmt += " properties=%s"
+            args += (self._connect_properties,)
+        self._easy_log(MQTT_LOG_DEBUG, fmt, *args)
+        connect_properties = self._connect_properties if v5 else None
+        will_properties = self._will_properties if v5 and self._will else None
         return {
             "transport": self._transport,
             "host": self._host,
@@ -825,7 +856,7 @@ class Client(_CallbackMixin):
             "bind_port": self._bind_port,
             "timeout": self._connect_timeout,
             "client_id": self._client_id,
-            "clean_session": self._clean_session,
+            "clean_session": clean,
             "protocol": int(self._protocol),
             "bridge": self._client_mode == MQTT_BRIDGE,
             "username": self._username,
@@ -837,6 +868,8 @@ class Client(_CallbackMixin):
             "ws_path": self._websocket_path,
             "ws_headers": self._ws_headers(),
             "manual_ack": self._manual_ack,
+            "connect_properties": b"" if connect_properties is None else connect_properties.pack(),
+            "will_properties": b"" if will_properties is None else will_properties.pack(),
         }
 
     def _lane_begin_connect(self) -> None:
@@ -845,7 +878,7 @@ class Client(_CallbackMixin):
         kwargs = self._before_connect()
         self._lane_connecting = True
         try:
-            self._core.start_connect(**kwargs)
+            self._core.start_connect(kwargs)
         except OSError as err:
             self._handle_connect_result(False, err)
 
@@ -885,6 +918,11 @@ class Client(_CallbackMixin):
 
         Everything published before is written first. Returns ``MQTT_ERR_NO_CONN`` when there
         is no connection.
+
+        :param reasoncode: MQTT 5 only: a ``ReasonCode(PacketTypes.DISCONNECT, ...)``, e.g.
+            "Disconnect with will message" to have the broker publish the will.
+        :param properties: MQTT 5 only: ``Properties(PacketTypes.DISCONNECT)``
+            (``SessionExpiryInterval``, ``ReasonString``, ``UserProperty``).
         """
         if not self._core.is_open():
             self._state = _ConnectionState.MQTT_CS_DISCONNECTED
@@ -896,8 +934,22 @@ class Client(_CallbackMixin):
                 _shared_loop.shared_loop().poke(self)
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         self._state = _ConnectionState.MQTT_CS_DISCONNECTING
-        self._easy_log(MQTT_LOG_DEBUG, "Sending DISCONNECT")
-        rc = MQTTErrorCode(self._core.disconnect())
+        if self._protocol == MQTTv5:
+            self._easy_log(
+                MQTT_LOG_DEBUG,
+                "Sending DISCONNECT reasonCode=%s properties=%s",
+                reasoncode,
+                properties,
+            )
+            rc = MQTTErrorCode(
+                self._core.disconnect(
+                    None if reasoncode is None else reasoncode.value,
+                    b"" if properties is None else properties.pack(),
+                )
+            )
+        else:
+            self._easy_log(MQTT_LOG_DEBUG, "Sending DISCONNECT")
+            rc = MQTTErrorCode(self._core.disconnect())
         if self._thread is None and self._lane is None:
             # No loop thread will see the close: wait for the DISCONNECT to be written (so a
             # script that exits next has delivered what it published), then report it here.
@@ -920,6 +972,13 @@ class Client(_CallbackMixin):
 
         QoS 1/2 messages are kept until acknowledged, across reconnects; published while not
         connected they get ``rc = MQTT_ERR_NO_CONN`` but are sent once connected.
+
+        :param properties: MQTT 5 only: ``Properties(PacketTypes.PUBLISH)``. With a
+            ``TopicAlias`` the topic may be ``""`` once an earlier publish gave the alias its
+            topic; the alias is used only as far as the broker's ``TopicAliasMaximum`` allows
+            (the full topic is sent otherwise, and again after a reconnect).
+        :raises ValueError: bad topic, QoS or payload; under MQTT 5 also an empty topic without
+            a known alias, or a message larger than the broker's ``MaximumPacketSize``.
         """
         if self._protocol != MQTTv5 and (topic is None or len(topic) == 0):
             raise ValueError("Invalid topic.")
@@ -942,22 +1001,39 @@ class Client(_CallbackMixin):
             raise ValueError("Payload too large.")
         # The info is registered under the lock before the core can report the mid published.
         with self._pending_lock:
-            rc, mid = self._core.publish(topic, local_payload, qos, bool(retain))
+            if properties is None or self._protocol != MQTTv5:
+                rc, mid = self._core.publish(topic, local_payload, qos, bool(retain))
+            else:
+                rc, mid = self._core.publish_with_properties(
+                    topic, local_payload, qos, bool(retain), properties.pack()
+                )
             info = MQTTMessageInfo(mid)
             info.rc = _RC[rc]
             info._qos = qos
             if rc == 0 or (rc == 4 and qos):
                 self._pending_infos[mid] = info
         if self._on_log is not None or self._logger is not None:
-            self._easy_log(
-                MQTT_LOG_DEBUG,
-                "Sending PUBLISH (d0, q%d, r%d, m%d), '%s', ... (%d bytes)",
-                qos,
-                int(bool(retain)),
-                mid,
-                topic.encode("utf-8"),
-                len(local_payload),
-            )
+            if self._protocol == MQTTv5:
+                self._easy_log(
+                    MQTT_LOG_DEBUG,
+                    "Sending PUBLISH (d0, q%d, r%d, m%d), '%s', properties=%s, ... (%d bytes)",
+                    qos,
+                    int(bool(retain)),
+                    mid,
+                    topic.encode("utf-8"),
+                    properties,
+                    len(local_payload),
+                )
+            else:
+                self._easy_log(
+                    MQTT_LOG_DEBUG,
+                    "Sending PUBLISH (d0, q%d, r%d, m%d), '%s', ... (%d bytes)",
+                    qos,
+                    int(bool(retain)),
+                    mid,
+                    topic.encode("utf-8"),
+                    len(local_payload),
+                )
         return info
 
     def subscribe(
@@ -969,8 +1045,14 @@ class Client(_CallbackMixin):
     ) -> tuple[MQTTErrorCode, Optional[int]]:
         """Subscribe to ``"filter"`` with ``qos``, ``("filter", qos)`` or a list of those (one
         SUBSCRIBE packet). Returns ``(rc, mid)``; ``(MQTT_ERR_NO_CONN, None)`` when not
-        connected."""
-        topic_qos_list: Optional[list[tuple[bytes, int]]] = None
+        connected.
+
+        Under MQTT 5 a ``SubscribeOptions`` (``options=``, or in place of the QoS in the tuple
+        and list forms) sets no local, retain as published and retain handling, and
+        ``properties`` (``Properties(PacketTypes.SUBSCRIBE)``) may carry a
+        ``SubscriptionIdentifier`` and ``UserProperty``.
+        """
+        topic_qos_list: Optional[list[tuple[bytes, Any]]] = None
         v5 = self._protocol == MQTTv5
         if isinstance(topic, tuple):
             if v5:
@@ -993,7 +1075,7 @@ class Client(_CallbackMixin):
                     raise ValueError(
                         "Subscribe options must be instance of SubscribeOptions class."
                     )
-                topic_qos_list = [(_force_bytes(topic), options.QoS)]
+                topic_qos_list = [(_force_bytes(topic), options)]
             else:
                 if topic is None or len(topic) == 0:
                     raise ValueError("Invalid topic.")
@@ -1008,7 +1090,7 @@ class Client(_CallbackMixin):
                         if q < 0 or q > 2:
                             raise ValueError("Invalid QoS level.")
                         q = SubscribeOptions(qos=q)
-                    topic_qos_list.append((_force_bytes(t), q.QoS))
+                    topic_qos_list.append((_force_bytes(t), q))
                     continue
                 if isinstance(q, SubscribeOptions) or q < 0 or q > 2:
                     raise ValueError("Invalid QoS level.")
@@ -1019,7 +1101,13 @@ class Client(_CallbackMixin):
             raise ValueError("No topic specified, or incorrect topic type.")
         if not all(_filter_is_valid(t) for t, _ in topic_qos_list):
             raise ValueError("Invalid subscription filter.")
-        rc, mid = self._core.subscribe([(t.decode("utf-8"), q) for t, q in topic_qos_list])
+        if v5:
+            filters = [(t.decode("utf-8"), o.pack()[0]) for t, o in topic_qos_list]
+            packed = b"" if properties is None else properties.pack()
+        else:
+            filters = [(t.decode("utf-8"), q) for t, q in topic_qos_list]
+            packed = b""
+        rc, mid = self._core.subscribe(filters, packed)
         if rc:
             return (MQTTErrorCode(rc), None)
         self._easy_log(MQTT_LOG_DEBUG, "Sending SUBSCRIBE (d0, m%d) %s", mid, topic_qos_list)
@@ -1045,7 +1133,8 @@ class Client(_CallbackMixin):
                 topic_list.append(_force_bytes(t))
         if topic_list is None:
             raise ValueError("No topic specified, or incorrect topic type.")
-        rc, mid = self._core.unsubscribe([t.decode("utf-8") for t in topic_list])
+        packed = b"" if properties is None or self._protocol != MQTTv5 else properties.pack()
+        rc, mid = self._core.unsubscribe([t.decode("utf-8") for t in topic_list], packed)
         if rc:
             return (MQTTErrorCode(rc), None)
         self._easy_log(MQTT_LOG_DEBUG, "Sending UNSUBSCRIBE (d0, m%d) %s", mid, topic_list)
@@ -1055,11 +1144,13 @@ class Client(_CallbackMixin):
         """Empty the store of unacknowledged outgoing QoS 1/2 messages and return them
         (paho 2.2); they will not be re-sent."""
         dropped = []
-        for mid, topic, payload, qos, retain in self._core.drop_out_messages():
+        for mid, topic, payload, qos, retain, props in self._core.drop_out_messages():
             msg = MQTTMessage(mid, topic)
             msg.payload = payload
             msg.qos = qos
             msg.retain = retain
+            if props:
+                msg.properties = _properties(PacketTypes.PUBLISH, props)
             dropped.append(msg)
             with self._pending_lock:
                 self._pending_infos.pop(mid, None)
@@ -1255,28 +1346,31 @@ class Client(_CallbackMixin):
         for event in events:
             kind = event[0]
             if kind == _EV_MESSAGE:
-                if self._on_log is not None or self._logger is not None:
-                    self._easy_log(
-                        MQTT_LOG_DEBUG,
-                        "Received PUBLISH (d%d, q%d, r%d, m%d), '%s', ...  (%d bytes)",
-                        int(event[6]),
-                        event[3],
-                        int(event[4]),
-                        event[5],
+                if event[7] is None:
+                    message = MQTTMessage._received(*event[1:])
+                else:
+                    message = MQTTMessage._received(
                         event[1],
-                        len(event[2]),
+                        event[2],
+                        event[3],
+                        event[4],
+                        event[5],
+                        event[6],
+                        _properties(PacketTypes.PUBLISH, event[7]),
                     )
-                self._handle_on_message(MQTTMessage._received(*event[1:]))
+                if self._on_log is not None or self._logger is not None:
+                    self._log_received_publish(message)
+                self._handle_on_message(message)
             elif kind == _EV_PUBLISHED:
-                self._handle_published(event[1], event[2])
+                self._handle_published(event[1], event[2], event[3], event[4])
             elif kind == _EV_CONNACK:
-                self._handle_connack(event[1], event[2])
+                self._handle_connack(event[1], event[2], event[3])
             elif kind == _EV_SUBACK:
-                self._handle_suback(event[1], event[2])
+                self._handle_suback(event[1], event[2], event[3])
             elif kind == _EV_UNSUBACK:
-                self._handle_unsuback(event[1])
+                self._handle_unsuback(event[1], event[2], event[3])
             elif kind == _EV_DISCONNECTED:
-                rc = self._handle_disconnected(MQTTErrorCode(event[1]))
+                rc = self._handle_disconnected(MQTTErrorCode(event[1]), event[2], event[3])
             elif kind == _EV_LOG:
                 self._easy_log(LogLevel(event[1]), "%s", event[2])
             elif kind == _EV_RETRY:
@@ -1284,6 +1378,35 @@ class Client(_CallbackMixin):
             elif kind == _EV_CONNECT_RESULT:
                 self._handle_connect_result(event[1], event[2])
         return rc
+
+    def _log_received_publish(self, message: MQTTMessage) -> None:
+        try:
+            topic: Any = message.topic
+        except UnicodeDecodeError:
+            topic = f"TOPIC WITH INVALID UTF-8: {message._topic!r}"
+        if message.properties is None:
+            self._easy_log(
+                MQTT_LOG_DEBUG,
+                "Received PUBLISH (d%d, q%d, r%d, m%d), '%s', ...  (%d bytes)",
+                int(message.dup),
+                message.qos,
+                int(message.retain),
+                message.mid,
+                topic,
+                len(message.payload),
+            )
+        else:
+            self._easy_log(
+                MQTT_LOG_DEBUG,
+                "Received PUBLISH (d%d, q%d, r%d, m%d), '%s', properties=%s, ...  (%d bytes)",
+                int(message.dup),
+                message.qos,
+                int(message.retain),
+                message.mid,
+                topic,
+                message.properties,
+                len(message.payload),
+            )
 
     def _handle_connect_result(self, ok: bool, error: Optional[BaseException]) -> None:
         # The end of a shared-loop attempt (start_connect): what reconnect() returning or
@@ -1296,13 +1419,34 @@ class Client(_CallbackMixin):
         self._handle_on_connect_fail()
         self._easy_log(MQTT_LOG_DEBUG, "Connection failed, retrying: %s", error)
 
-    def _handle_connack(self, rc: int, session_present: bool) -> None:
-        self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, %d)", int(session_present), rc)
+    def _handle_connack(self, rc: int, session_present: bool, raw: Optional[bytes]) -> None:
+        reason: Optional[ReasonCode] = None
+        properties: Optional[Properties] = None
+        if raw is not None:
+            reason = _reason(PacketTypes.CONNACK, rc)
+            # A 3.x broker's refusal of the MQTT 5 CONNECT (reported as 0x84) has no properties,
+            # and paho passes None for them.
+            if rc != 0x84 or raw:
+                properties = _properties(PacketTypes.CONNACK, raw)
+                if hasattr(properties, "ServerKeepAlive"):
+                    # MQTT 5 §3.2.2.3.14: the broker's keep alive replaces ours (paho too).
+                    self._keepalive = properties.ServerKeepAlive
+            self._easy_log(
+                MQTT_LOG_DEBUG,
+                "Received CONNACK (%d, %s) properties=%s",
+                int(session_present),
+                reason,
+                properties,
+            )
+        else:
+            self._easy_log(MQTT_LOG_DEBUG, "Received CONNACK (%d, %d)", int(session_present), rc)
         if rc == 0:
             self._state = _ConnectionState.MQTT_CS_CONNECTED
             with self._reconnect_delay_mutex:
                 self._reconnect_delay = None
-        self._do_on_connect(rc, session_present)
+        # Whatever the outcome, a later reconnect is no longer the first connect.
+        self._mqttv5_first_connect = False
+        self._do_on_connect(rc, session_present, reason, properties)
 
     def _handle_retry(self, reason: int) -> None:
         # The broker refused MQTT 3.1.1 (rc 1) or an empty client id (rc 2): paho switches to
@@ -1323,7 +1467,9 @@ class Client(_CallbackMixin):
         except OSError:
             self._handle_on_connect_fail()
 
-    def _handle_published(self, mid: int, rc: int) -> None:
+    def _handle_published(
+        self, mid: int, rc: int, reason_code: int = 0, raw: Optional[bytes] = None
+    ) -> None:
         if self._on_log is not None or self._logger is not None:
             self._easy_log(MQTT_LOG_DEBUG, "Received PUBACK/PUBCOMP or sent QoS 0 (Mid: %d)", mid)
         with self._pending_lock:
@@ -1334,11 +1480,25 @@ class Client(_CallbackMixin):
                 info.rc = MQTTErrorCode(rc)
                 info._set_as_published()
             return
-        self._do_on_publish(mid, 0 if info is None else info._qos)
+        self._do_on_publish(mid, 0 if info is None else info._qos, reason_code, raw)
         if info is not None:
             info._set_as_published()
 
-    def _handle_disconnected(self, rc: MQTTErrorCode) -> MQTTErrorCode:
+    def _handle_disconnected(
+        self,
+        rc: MQTTErrorCode,
+        server_code: Optional[int] = None,
+        server_raw: Optional[bytes] = None,
+    ) -> MQTTErrorCode:
+        server_reason: Optional[ReasonCode] = None
+        server_properties: Optional[Properties] = None
+        if server_code is not None:
+            server_reason = _reason(PacketTypes.DISCONNECT, server_code)
+            if server_raw:
+                server_properties = _properties(PacketTypes.DISCONNECT, server_raw)
+            self._easy_log(
+                MQTT_LOG_DEBUG, "Received DISCONNECT %s %s", server_reason, server_properties
+            )
         if self._state in (
             _ConnectionState.MQTT_CS_DISCONNECTING,
             _ConnectionState.MQTT_CS_DISCONNECTED,
@@ -1346,7 +1506,7 @@ class Client(_CallbackMixin):
             self._state = _ConnectionState.MQTT_CS_DISCONNECTED
         else:
             self._state = _ConnectionState.MQTT_CS_CONNECTION_LOST
-        self._do_on_disconnect(rc)
+        self._do_on_disconnect(rc, server_reason, server_properties)
         if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         return rc

@@ -10,8 +10,9 @@ use crate::py::dispatch::PyLane;
 use crate::py::tls::PyTlsConfig;
 use crate::runtime;
 use crate::session::{
-    AckMode, DisconnectReason, Event, ProtocolVersion, PublishStatus, QoS, RetryReason,
-    SessionError, SessionOptions, Will, MAX_REMAINING_LENGTH,
+    AckMode, ConnectProperties, DisconnectReason, FullEvent, ProtocolVersion, PublishHandle,
+    PublishStatus, QoS, RequestError, RetryReason, ServerDisconnect, SessionError, SessionOptions,
+    SubscribeOptions, Will, MAX_REMAINING_LENGTH,
 };
 use crate::transport::{self, Endpoint, TransportError, TransportKind};
 use bytes::Bytes;
@@ -26,17 +27,24 @@ use std::time::{Duration, Instant};
 /// How often a wait comes back to Python to run signal handlers (Ctrl-C).
 const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
-/// Event kinds handed to Python; `client.py` reads them as `_core.EV_*`.
+// Event kinds handed to Python; `client.py` reads them as `_core.EV_*`. `props` is always the
+// raw MQTT 5 property block (length prefix included, as `Properties.unpack()` reads it; `b""`
+// when the packet had none) under MQTT 5, and None under MQTT 3.
+
+/// CONNACK: `(kind, rc, session_present, props)`; rc is the 3.x return code or the MQTT 5
+/// reason code.
 pub const EV_CONNACK: u8 = 0;
-/// A message arrived: `(kind, topic, payload, qos, retain, mid, dup)`.
+/// A message arrived: `(kind, topic, payload, qos, retain, mid, dup, props)`.
 pub const EV_MESSAGE: u8 = 1;
-/// A publish completed: `(kind, mid, rc)`; rc 7 means a QoS 0 message was dropped unsent.
+/// A publish completed: `(kind, mid, rc, reason_code, props)`; rc 7 means a QoS 0 message was
+/// dropped unsent; `reason_code` is the ack's (0x80 and above: refused by the broker).
 pub const EV_PUBLISHED: u8 = 2;
-/// `(kind, mid, granted)`.
+/// `(kind, mid, reason_codes, props)`: granted QoS or failure code per filter.
 pub const EV_SUBACK: u8 = 3;
-/// `(kind, mid)`.
+/// `(kind, mid, reason_codes, props)`; `reason_codes` is empty under MQTT 3.
 pub const EV_UNSUBACK: u8 = 4;
-/// `(kind, rc)` with paho's `MQTT_ERR_*` code.
+/// `(kind, rc, server_reason, server_props)` with paho's `MQTT_ERR_*` code; the last two are
+/// the broker's DISCONNECT (MQTT 5) or None.
 pub const EV_DISCONNECTED: u8 = 5;
 /// `(kind, level, message)` with paho's `MQTT_LOG_*` level.
 pub const EV_LOG: u8 = 6;
@@ -59,6 +67,8 @@ const MQTT_LOG_ERR: u8 = 0x08;
 #[pyclass(name = "CoreClient", module = "turbomqtt._core", frozen)]
 pub struct PyCoreClient {
     shared: Arc<Shared>,
+    /// The protocol of the session made before the first connect (`Client(protocol=...)`).
+    protocol: ProtocolVersion,
 }
 
 fn qos(value: u8) -> PyResult<QoS> {
@@ -114,9 +124,28 @@ fn resolve_bind(address: &str, port: u16) -> Result<Option<SocketAddr>> {
     })
 }
 
-fn event_to_py(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyTuple>> {
+/// A property block for Python: None under MQTT 3, the raw bytes under MQTT 5.
+fn props<'py>(py: Python<'py>, v5: bool, raw: &[u8]) -> Bound<'py, PyAny> {
+    if v5 {
+        PyBytes::new(py, raw).into_any()
+    } else {
+        py.None().into_bound(py)
+    }
+}
+
+fn disconnect_rc(reason: &DisconnectReason) -> u8 {
+    match reason {
+        DisconnectReason::UserRequested => MQTT_ERR_SUCCESS,
+        DisconnectReason::ConnectionLost => MQTT_ERR_CONN_LOST,
+        DisconnectReason::KeepaliveTimeout => MQTT_ERR_KEEPALIVE,
+        DisconnectReason::Refused(_) => MQTT_ERR_CONN_REFUSED,
+        DisconnectReason::ProtocolError(_) => MQTT_ERR_PROTOCOL,
+    }
+}
+
+fn event_to_py(py: Python<'_>, event: FullEvent, v5: bool) -> PyResult<Bound<'_, PyTuple>> {
     match event {
-        Event::Message(m) => (
+        FullEvent::Message(m) => (
             EV_MESSAGE,
             PyBytes::new(py, &m.topic),
             PyBytes::new(py, &m.payload),
@@ -124,32 +153,78 @@ fn event_to_py(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyTuple>> {
             m.retain,
             m.mid,
             m.dup,
+            props(py, v5, &m.properties),
         )
             .into_pyobject(py),
-        Event::Published { mid } => (EV_PUBLISHED, mid, MQTT_ERR_SUCCESS).into_pyobject(py),
-        Event::PublishDropped { mid } => (EV_PUBLISHED, mid, MQTT_ERR_CONN_LOST).into_pyobject(py),
-        Event::Connected { session_present } => {
-            (EV_CONNACK, 0u8, session_present).into_pyobject(py)
+        FullEvent::Published {
+            mid,
+            reason_code,
+            properties,
+        } => (
+            EV_PUBLISHED,
+            mid,
+            MQTT_ERR_SUCCESS,
+            reason_code,
+            props(py, v5, &properties),
+        )
+            .into_pyobject(py),
+        FullEvent::PublishDropped { mid } => {
+            (EV_PUBLISHED, mid, MQTT_ERR_CONN_LOST, 0u8, py.None()).into_pyobject(py)
         }
-        Event::ConnectRefused {
-            rc,
+        FullEvent::Connected {
             session_present,
-        } => (EV_CONNACK, rc, session_present).into_pyobject(py),
-        Event::Subscribed { mid, granted } => {
-            (EV_SUBACK, mid, PyTuple::new(py, granted)?).into_pyobject(py)
+            properties,
+        } => (EV_CONNACK, 0u8, session_present, props(py, v5, &properties)).into_pyobject(py),
+        FullEvent::ConnectRefused {
+            reason_code,
+            session_present,
+            properties,
+        } => (
+            EV_CONNACK,
+            reason_code,
+            session_present,
+            props(py, v5, &properties),
+        )
+            .into_pyobject(py),
+        FullEvent::Subscribed {
+            mid,
+            reason_codes,
+            properties,
+        } => (
+            EV_SUBACK,
+            mid,
+            PyTuple::new(py, reason_codes)?,
+            props(py, v5, &properties),
+        )
+            .into_pyobject(py),
+        FullEvent::Unsubscribed {
+            mid,
+            reason_codes,
+            properties,
+        } => (
+            EV_UNSUBACK,
+            mid,
+            PyTuple::new(py, reason_codes)?,
+            props(py, v5, &properties),
+        )
+            .into_pyobject(py),
+        FullEvent::Disconnected { reason, server } => {
+            let rc = disconnect_rc(&reason);
+            match server {
+                Some(ServerDisconnect {
+                    reason_code,
+                    properties,
+                }) => (
+                    EV_DISCONNECTED,
+                    rc,
+                    reason_code,
+                    PyBytes::new(py, &properties),
+                )
+                    .into_pyobject(py),
+                None => (EV_DISCONNECTED, rc, py.None(), py.None()).into_pyobject(py),
+            }
         }
-        Event::Unsubscribed { mid } => (EV_UNSUBACK, mid).into_pyobject(py),
-        Event::Disconnected { reason } => {
-            let rc = match reason {
-                DisconnectReason::UserRequested => MQTT_ERR_SUCCESS,
-                DisconnectReason::ConnectionLost => MQTT_ERR_CONN_LOST,
-                DisconnectReason::KeepaliveTimeout => MQTT_ERR_KEEPALIVE,
-                DisconnectReason::Refused(_) => MQTT_ERR_CONN_REFUSED,
-                DisconnectReason::ProtocolError(_) => MQTT_ERR_PROTOCOL,
-            };
-            (EV_DISCONNECTED, rc).into_pyobject(py)
-        }
-        Event::RetryConnect { reason } => {
+        FullEvent::RetryConnect { reason } => {
             let reason = match reason {
                 RetryReason::ProtocolDowngrade => 0u8,
                 RetryReason::ClientIdAssigned => 1u8,
@@ -160,10 +235,11 @@ fn event_to_py(py: Python<'_>, event: Event) -> PyResult<Bound<'_, PyTuple>> {
 }
 
 /// A log line for protocol errors, which paho reports through `on_log` before `on_disconnect`.
-fn log_line(event: &Event) -> Option<String> {
+fn log_line(event: &FullEvent) -> Option<String> {
     match event {
-        Event::Disconnected {
+        FullEvent::Disconnected {
             reason: DisconnectReason::ProtocolError(why),
+            ..
         } => Some(format!(
             "Received malformed packet or protocol violation: {why}"
         )),
@@ -191,15 +267,64 @@ pub fn add_constants(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// The client's session; before the first connect, one with default options (paho allocates
 /// mids and stores QoS 1/2 messages published before any connection).
-fn session_or_default(g: &mut Inner) -> PyResult<&mut crate::session::Session> {
+fn session_or_default(
+    g: &mut Inner,
+    protocol: ProtocolVersion,
+) -> PyResult<&mut crate::session::Session> {
     if g.session.is_none() {
-        let session =
-            crate::session::Session::new(SessionOptions::default()).map_err(Error::Session)?;
+        let opts = SessionOptions {
+            protocol,
+            ..SessionOptions::default()
+        };
+        let session = crate::session::Session::new(opts).map_err(Error::Session)?;
         g.session = Some(session);
     }
     g.session
         .as_mut()
         .ok_or_else(|| PyValueError::new_err("no session"))
+}
+
+fn protocol_version(level: u8) -> PyResult<ProtocolVersion> {
+    match level {
+        3 => Ok(ProtocolVersion::V31),
+        4 => Ok(ProtocolVersion::V311),
+        5 => Ok(ProtocolVersion::V5),
+        other => Err(PyValueError::new_err(format!(
+            "unsupported protocol version {other}"
+        ))),
+    }
+}
+
+/// `connect`'s arguments, read from the dict `Client._before_connect()` builds (one place
+/// names them, for both `connect` and `start_connect`).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct ConnectArgs {
+    transport: String,
+    host: String,
+    port: u16,
+    keepalive: u16,
+    bind_address: String,
+    bind_port: u16,
+    timeout: f64,
+    client_id: Vec<u8>,
+    /// MQTT 3 clean session, or the MQTT 5 clean start flag of this attempt.
+    clean_session: bool,
+    protocol: u8,
+    bridge: bool,
+    username: Option<Vec<u8>>,
+    password: Option<Vec<u8>>,
+    will: Option<(Vec<u8>, Vec<u8>, u8, bool)>,
+    max_inflight: usize,
+    max_queued: usize,
+    tls: Option<Py<PyTlsConfig>>,
+    ws_path: String,
+    ws_headers: Vec<(String, String)>,
+    manual_ack: bool,
+    /// MQTT 5 CONNECT properties, raw (`Properties.pack()`), `b""` for none.
+    connect_properties: Vec<u8>,
+    /// MQTT 5 will properties, raw, `b""` for none.
+    will_properties: Vec<u8>,
 }
 
 impl PyCoreClient {
@@ -209,40 +334,14 @@ impl PyCoreClient {
 
     /// Checks and owns `connect`'s arguments and prepares the session for a new connection
     /// (the old transport closed); returns where to connect and the connect attempt's number.
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
-    fn prepare(
-        &self,
-        transport: &str,
-        host: String,
-        port: u16,
-        keepalive: u16,
-        bind_address: &str,
-        bind_port: u16,
-        timeout: f64,
-        client_id: Vec<u8>,
-        clean_session: bool,
-        protocol: u8,
-        bridge: bool,
-        username: Option<Vec<u8>>,
-        password: Option<Vec<u8>>,
-        will: Option<(Vec<u8>, Vec<u8>, u8, bool)>,
-        max_inflight: usize,
-        max_queued: usize,
-        tls: Option<&PyTlsConfig>,
-        ws_path: String,
-        ws_headers: Vec<(String, String)>,
-        manual_ack: bool,
-    ) -> PyResult<(Endpoint, u64)> {
-        let protocol = match protocol {
-            3 => ProtocolVersion::V31,
-            4 => ProtocolVersion::V311,
-            _ => return Err(PyValueError::new_err("MQTT 5 is not supported yet")),
-        };
-        let username = username
+    fn prepare(&self, args: ConnectArgs) -> PyResult<(Endpoint, u64)> {
+        let protocol = protocol_version(args.protocol)?;
+        let username = args
+            .username
             .map(String::from_utf8)
             .transpose()
             .map_err(|_| PyValueError::new_err("username must be UTF-8"))?;
-        let will = match will {
+        let will = match args.will {
             None => None,
             Some((topic, payload, q, retain)) => Some(Will {
                 topic: String::from_utf8(topic)
@@ -253,25 +352,29 @@ impl PyCoreClient {
             }),
         };
         let opts = SessionOptions {
-            client_id,
-            clean_session,
-            keepalive,
+            client_id: args.client_id,
+            clean_session: args.clean_session,
+            keepalive: args.keepalive,
             username,
-            password,
+            password: args.password,
             will,
             protocol,
-            bridge_mode: bridge,
-            max_inflight,
-            max_queued,
+            bridge_mode: args.bridge,
+            max_inflight: args.max_inflight,
+            max_queued: args.max_queued,
             max_packet_size: MAX_REMAINING_LENGTH,
             reconnect_on_failure: true,
         };
-        let kind = match transport {
+        let connect_props = ConnectProperties {
+            connect: Bytes::from(args.connect_properties),
+            will: Bytes::from(args.will_properties),
+        };
+        let kind = match args.transport.as_str() {
             "tcp" => TransportKind::Tcp,
             "unix" => TransportKind::Unix,
             "websockets" => TransportKind::WebSockets {
-                path: ws_path,
-                headers: ws_headers,
+                path: args.ws_path,
+                headers: args.ws_headers,
             },
             other => {
                 return Err(PyValueError::new_err(format!(
@@ -279,103 +382,90 @@ impl PyCoreClient {
                 )))
             }
         };
+        let timeout = args.timeout;
         if !(timeout > 0.0 && timeout.is_finite()) {
             return Err(PyValueError::new_err("timeout must be a positive number"));
         }
         let connect_timeout = Duration::from_secs_f64(timeout);
         let endpoint = Endpoint {
-            host,
-            port,
+            host: args.host,
+            port: args.port,
             kind,
-            tls: tls.map(|t| t.inner.clone()),
+            tls: args.tls.map(|t| t.get().inner.clone()),
             connect_timeout,
-            bind_address: resolve_bind(bind_address, bind_port)?,
+            bind_address: resolve_bind(&args.bind_address, args.bind_port)?,
+        };
+        // paho acknowledges a message after on_message returns (or, with manual_ack, when the
+        // user calls ack()).
+        let mode = if args.manual_ack {
+            AckMode::Manual
+        } else {
+            AckMode::AfterDelivery
         };
         let seq = {
             let mut g = self.lock();
             g.close_link();
             g.connect_seq += 1;
             g.connect_results.clear();
-            // paho acknowledges a message after on_message returns (or, with manual_ack, when
-            // the user calls ack()).
-            let mode = if manual_ack {
-                AckMode::Manual
-            } else {
-                AckMode::AfterDelivery
-            };
-            g.prepare_session(opts)
-                .map_err(Error::Session)?
-                .set_ack_mode(mode);
+            let session = g.prepare_session(opts).map_err(Error::Session)?;
+            session.set_ack_mode(mode);
+            session
+                .set_connect_properties(connect_props)
+                .map_err(Error::Request)?;
             g.connect_seq
         };
         Ok((endpoint, seq))
     }
 }
 
+/// `publish`'s `(rc, mid)` from what the session made of the message.
+fn publish_outcome(
+    result: std::result::Result<PublishHandle, RequestError>,
+) -> PyResult<(u8, u16)> {
+    match result {
+        Ok(h) => Ok(match h.status {
+            PublishStatus::Sent | PublishStatus::Queued => (MQTT_ERR_SUCCESS, h.mid),
+            PublishStatus::NotConnected => (MQTT_ERR_NO_CONN, h.mid),
+        }),
+        Err(RequestError::Session(SessionError::QueueFull { mid })) => {
+            Ok((MQTT_ERR_QUEUE_SIZE, mid))
+        }
+        Err(RequestError::Session(SessionError::NoFreeMid)) => Ok((MQTT_ERR_QUEUE_SIZE, 0)),
+        Err(e) => Err(Error::Request(e).into()),
+    }
+}
+
+/// `subscribe`'s and `unsubscribe`'s `(rc, mid)`.
+fn request_outcome(
+    g: &Inner,
+    result: std::result::Result<u16, RequestError>,
+) -> PyResult<(u8, Option<u16>)> {
+    match result {
+        Ok(mid) => {
+            g.wake_writer();
+            Ok((MQTT_ERR_SUCCESS, Some(mid)))
+        }
+        Err(RequestError::Session(SessionError::NotConnected)) => Ok((MQTT_ERR_NO_CONN, None)),
+        Err(e) => Err(Error::Request(e).into()),
+    }
+}
+
 #[pymethods]
 impl PyCoreClient {
+    /// A client whose first session (before any connect) speaks `protocol` (3, 4 or 5).
     #[new]
-    fn new() -> Self {
-        Self {
+    #[pyo3(signature = (protocol=4))]
+    fn new(protocol: u8) -> PyResult<Self> {
+        Ok(Self {
             shared: Arc::new(Shared::default()),
-        }
+            protocol: protocol_version(protocol)?,
+        })
     }
 
     /// Opens the transport and sends CONNECT; blocks (GIL released) until CONNECT is written.
-    #[pyo3(signature = (*, transport, host, port, keepalive, bind_address, bind_port, timeout,
-        client_id, clean_session, protocol, bridge, username, password, will, max_inflight,
-        max_queued, tls, ws_path, ws_headers, manual_ack))]
-    #[allow(
-        clippy::too_many_arguments,
-        clippy::fn_params_excessive_bools,
-        clippy::needless_pass_by_value
-    )]
-    fn connect(
-        &self,
-        py: Python<'_>,
-        transport: &str,
-        host: String,
-        port: u16,
-        keepalive: u16,
-        bind_address: &str,
-        bind_port: u16,
-        timeout: f64,
-        client_id: Vec<u8>,
-        clean_session: bool,
-        protocol: u8,
-        bridge: bool,
-        username: Option<Vec<u8>>,
-        password: Option<Vec<u8>>,
-        will: Option<(Vec<u8>, Vec<u8>, u8, bool)>,
-        max_inflight: usize,
-        max_queued: usize,
-        tls: Option<PyRef<'_, PyTlsConfig>>,
-        ws_path: String,
-        ws_headers: Vec<(String, String)>,
-        manual_ack: bool,
-    ) -> PyResult<()> {
-        let (endpoint, _) = self.prepare(
-            transport,
-            host,
-            port,
-            keepalive,
-            bind_address,
-            bind_port,
-            timeout,
-            client_id,
-            clean_session,
-            protocol,
-            bridge,
-            username,
-            password,
-            will,
-            max_inflight,
-            max_queued,
-            tls.as_deref(),
-            ws_path,
-            ws_headers,
-            manual_ack,
-        )?;
+    /// `args` is the dict of [`ConnectArgs`].
+    fn connect(&self, py: Python<'_>, args: ConnectArgs) -> PyResult<()> {
+        let (endpoint, _) = self.prepare(args)?;
         let connect_timeout = endpoint.connect_timeout;
         let handle = runtime::handle().map_err(Error::Io)?;
         let (tx, rx) = std::sync::mpsc::channel();
@@ -395,59 +485,8 @@ impl PyCoreClient {
     /// `connect` without waiting: the transport is opened on the runtime and the outcome
     /// arrives as an `EV_CONNECT_RESULT` event (`(kind, ok, exception or None)`), before the
     /// CONNACK. Used by the shared loop, whose threads must not block on one client's network.
-    #[pyo3(signature = (*, transport, host, port, keepalive, bind_address, bind_port, timeout,
-        client_id, clean_session, protocol, bridge, username, password, will, max_inflight,
-        max_queued, tls, ws_path, ws_headers, manual_ack))]
-    #[allow(
-        clippy::too_many_arguments,
-        clippy::fn_params_excessive_bools,
-        clippy::needless_pass_by_value
-    )]
-    fn start_connect(
-        &self,
-        transport: &str,
-        host: String,
-        port: u16,
-        keepalive: u16,
-        bind_address: &str,
-        bind_port: u16,
-        timeout: f64,
-        client_id: Vec<u8>,
-        clean_session: bool,
-        protocol: u8,
-        bridge: bool,
-        username: Option<Vec<u8>>,
-        password: Option<Vec<u8>>,
-        will: Option<(Vec<u8>, Vec<u8>, u8, bool)>,
-        max_inflight: usize,
-        max_queued: usize,
-        tls: Option<PyRef<'_, PyTlsConfig>>,
-        ws_path: String,
-        ws_headers: Vec<(String, String)>,
-        manual_ack: bool,
-    ) -> PyResult<()> {
-        let (endpoint, seq) = self.prepare(
-            transport,
-            host,
-            port,
-            keepalive,
-            bind_address,
-            bind_port,
-            timeout,
-            client_id,
-            clean_session,
-            protocol,
-            bridge,
-            username,
-            password,
-            will,
-            max_inflight,
-            max_queued,
-            tls.as_deref(),
-            ws_path,
-            ws_headers,
-            manual_ack,
-        )?;
+    fn start_connect(&self, args: ConnectArgs) -> PyResult<()> {
+        let (endpoint, seq) = self.prepare(args)?;
         let handle = runtime::handle().map_err(Error::Io)?;
         let shared = Arc::clone(&self.shared);
         let task_handle = handle.clone();
@@ -474,7 +513,7 @@ impl PyCoreClient {
     /// Sets `max_inflight` and `max_queued` now (they also arrive with every `connect`).
     fn set_limits(&self, max_inflight: usize, max_queued: usize) -> PyResult<()> {
         let mut g = self.lock();
-        session_or_default(&mut g)?.set_limits(max_inflight, max_queued);
+        session_or_default(&mut g, self.protocol)?.set_limits(max_inflight, max_queued);
         Ok(())
     }
 
@@ -482,83 +521,104 @@ impl PyCoreClient {
     fn publish(&self, topic: String, payload: &[u8], qos: u8, retain: bool) -> PyResult<(u8, u16)> {
         let qos = self::qos(qos)?;
         let mut g = self.lock();
-        let session = session_or_default(&mut g)?;
+        let session = session_or_default(&mut g, self.protocol)?;
         let result = session.publish(topic, Bytes::copy_from_slice(payload), qos, retain);
-        let wants_write = session.wants_write();
-        let outcome = match result {
-            Ok(h) => match h.status {
-                PublishStatus::Sent | PublishStatus::Queued => (MQTT_ERR_SUCCESS, h.mid),
-                PublishStatus::NotConnected => (MQTT_ERR_NO_CONN, h.mid),
-            },
-            Err(SessionError::QueueFull { mid }) => (MQTT_ERR_QUEUE_SIZE, mid),
-            Err(SessionError::NoFreeMid) => (MQTT_ERR_QUEUE_SIZE, 0),
-            Err(e) => return Err(Error::Session(e).into()),
-        };
-        if wants_write {
+        if session.wants_write() {
             g.wake_writer();
         }
-        Ok(outcome)
+        publish_outcome(result.map_err(RequestError::Session))
     }
 
-    /// Subscribes in one packet; `(rc, mid)` or `(4, None)` when not connected.
-    fn subscribe(&self, topics: Vec<(String, u8)>) -> PyResult<(u8, Option<u16>)> {
+    /// `publish` with MQTT 5 properties (raw, `Properties.pack()`); under MQTT 5 the topic may
+    /// be empty when a Topic Alias given an earlier topic stands for it.
+    fn publish_with_properties(
+        &self,
+        topic: String,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+        properties: &[u8],
+    ) -> PyResult<(u8, u16)> {
+        let qos = self::qos(qos)?;
+        let mut g = self.lock();
+        let session = session_or_default(&mut g, self.protocol)?;
+        let result = session.publish_with_properties(
+            topic,
+            Bytes::copy_from_slice(payload),
+            qos,
+            retain,
+            Bytes::copy_from_slice(properties),
+        );
+        if session.wants_write() {
+            g.wake_writer();
+        }
+        publish_outcome(result)
+    }
+
+    /// Subscribes in one packet to `[(filter, options byte), ...]` (the byte is the QoS under
+    /// MQTT 3; `SubscribeOptions.pack()` under MQTT 5) with raw properties; `(rc, mid)` or
+    /// `(4, None)` when not connected.
+    fn subscribe(
+        &self,
+        topics: Vec<(String, u8)>,
+        properties: &[u8],
+    ) -> PyResult<(u8, Option<u16>)> {
         let filters = topics
             .into_iter()
-            .map(|(t, q)| Ok((t, qos(q)?)))
+            .map(|(t, byte)| {
+                SubscribeOptions::from_byte(byte)
+                    .map(|o| (t, o))
+                    .ok_or_else(|| PyValueError::new_err("Invalid QoS level."))
+            })
             .collect::<PyResult<Vec<_>>>()?;
         let mut g = self.lock();
         let Some(session) = g.session.as_mut() else {
             return Ok((MQTT_ERR_NO_CONN, None));
         };
-        match session.subscribe(filters) {
-            Ok(mid) => {
-                g.wake_writer();
-                Ok((MQTT_ERR_SUCCESS, Some(mid)))
-            }
-            Err(SessionError::NotConnected) => Ok((MQTT_ERR_NO_CONN, None)),
-            Err(e) => Err(Error::Session(e).into()),
-        }
+        let result = session.subscribe_with_options(filters, Bytes::copy_from_slice(properties));
+        request_outcome(&g, result)
     }
 
-    /// Unsubscribes in one packet; `(rc, mid)` or `(4, None)` when not connected.
-    fn unsubscribe(&self, topics: Vec<String>) -> PyResult<(u8, Option<u16>)> {
+    /// Unsubscribes in one packet, with raw MQTT 5 properties; `(rc, mid)` or `(4, None)` when
+    /// not connected.
+    fn unsubscribe(&self, topics: Vec<String>, properties: &[u8]) -> PyResult<(u8, Option<u16>)> {
         let mut g = self.lock();
         let Some(session) = g.session.as_mut() else {
             return Ok((MQTT_ERR_NO_CONN, None));
         };
-        match session.unsubscribe(topics) {
-            Ok(mid) => {
-                g.wake_writer();
-                Ok((MQTT_ERR_SUCCESS, Some(mid)))
-            }
-            Err(SessionError::NotConnected) => Ok((MQTT_ERR_NO_CONN, None)),
-            Err(e) => Err(Error::Session(e).into()),
-        }
+        let result =
+            session.unsubscribe_with_properties(topics, Bytes::copy_from_slice(properties));
+        request_outcome(&g, result)
     }
 
-    /// Queues DISCONNECT after everything already queued; 0, or 4 when not connected.
-    fn disconnect(&self) -> u8 {
+    /// Queues DISCONNECT after everything already queued, with an MQTT 5 reason code and raw
+    /// properties (both ignored under MQTT 3); 0, or 4 when not connected.
+    #[pyo3(signature = (reason_code=None, properties=None))]
+    fn disconnect(&self, reason_code: Option<u8>, properties: Option<&[u8]>) -> PyResult<u8> {
         let mut g = self.lock();
         let Some(session) = g.session.as_mut() else {
-            return MQTT_ERR_NO_CONN;
+            return Ok(MQTT_ERR_NO_CONN);
         };
-        match session.disconnect() {
+        let properties = Bytes::copy_from_slice(properties.unwrap_or_default());
+        match session.disconnect_with(reason_code, properties) {
             Ok(()) => {
                 g.wake_writer();
-                MQTT_ERR_SUCCESS
+                Ok(MQTT_ERR_SUCCESS)
             }
-            Err(_) => MQTT_ERR_NO_CONN,
+            Err(e @ RequestError::InvalidProperties(_)) => Err(Error::Request(e).into()),
+            Err(RequestError::Session(_)) => Ok(MQTT_ERR_NO_CONN),
         }
     }
 
-    /// Empties the outgoing QoS 1/2 store: `[(mid, topic, payload, qos, retain), ...]`.
+    /// Empties the outgoing QoS 1/2 store:
+    /// `[(mid, topic, payload, qos, retain, props), ...]` (props as in the events).
     fn drop_out_messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        let dropped = {
+        let (dropped, v5) = {
             let mut g = self.lock();
-            g.session
-                .as_mut()
-                .map(crate::session::Session::drop_out_messages)
-                .unwrap_or_default()
+            match g.session.as_mut() {
+                Some(s) => (s.drop_out_messages(), s.protocol() == ProtocolVersion::V5),
+                None => (Vec::new(), false),
+            }
         };
         let list = PyList::empty(py);
         for m in dropped {
@@ -569,6 +629,7 @@ impl PyCoreClient {
                 PyBytes::new(py, &m.payload),
                 m.qos.as_u8(),
                 m.retain,
+                props(py, v5, &m.properties),
             ))?;
         }
         Ok(list)
@@ -582,7 +643,7 @@ impl PyCoreClient {
         } else {
             AckMode::AfterDelivery
         };
-        session_or_default(&mut g)?.set_ack_mode(mode);
+        session_or_default(&mut g, self.protocol)?.set_ack_mode(mode);
         Ok(())
     }
 
@@ -621,7 +682,8 @@ impl PyCoreClient {
             type Batch = (
                 Vec<(u8, String)>,
                 Vec<std::result::Result<(), TransportError>>,
-                Vec<Event>,
+                Vec<FullEvent>,
+                bool,
             );
             let batch: Option<Batch> = py.detach(|| {
                 let mut g = self.lock();
@@ -629,20 +691,22 @@ impl PyCoreClient {
                     if g.has_events() {
                         let logs = std::mem::take(&mut g.logs);
                         let results = g.connect_results.drain(..).collect();
-                        let events = g
-                            .session
-                            .as_mut()
-                            .map(|s| s.drain_events().collect())
-                            .unwrap_or_default();
-                        return Some((logs, results, events));
+                        let (events, v5) = match g.session.as_mut() {
+                            Some(s) => (
+                                s.drain_full_events().collect(),
+                                s.protocol() == ProtocolVersion::V5,
+                            ),
+                            None => (Vec::new(), false),
+                        };
+                        return Some((logs, results, events, v5));
                     }
                     if g.woken {
                         g.woken = false;
-                        return Some((Vec::new(), Vec::new(), Vec::new()));
+                        return Some((Vec::new(), Vec::new(), Vec::new(), false));
                     }
                     let now = Instant::now();
                     if now >= deadline {
-                        return Some((Vec::new(), Vec::new(), Vec::new()));
+                        return Some((Vec::new(), Vec::new(), Vec::new(), false));
                     }
                     let slice = deadline.saturating_duration_since(now).min(SIGNAL_SLICE);
                     g = self.shared.wait(g, slice);
@@ -652,7 +716,7 @@ impl PyCoreClient {
                 }
             });
             match batch {
-                Some((logs, results, events)) => {
+                Some((logs, results, events, v5)) => {
                     let list = PyList::empty(py);
                     for (level, line) in logs {
                         list.append((EV_LOG, level, line))?;
@@ -670,7 +734,7 @@ impl PyCoreClient {
                         if let Some(line) = log_line(&event) {
                             list.append((EV_LOG, MQTT_LOG_ERR, line))?;
                         }
-                        list.append(event_to_py(py, event)?)?;
+                        list.append(event_to_py(py, event, v5)?)?;
                     }
                     return Ok(list);
                 }
