@@ -10,6 +10,7 @@ scenarios are deterministic; each test also pins paho's sequence literally.
 from __future__ import annotations
 
 import enum
+import importlib
 import inspect
 import uuid
 from collections.abc import Callable
@@ -293,3 +294,47 @@ def test_class_properties_exist(mqtt: ModuleType, cls_name: str) -> None:
         assert {"on_connect", "on_message", "host", "port", "keepalive"} <= set(names)
     missing = [name for name in names if not hasattr(candidate, name)]
     assert missing == []
+
+
+# Standard-library and typing names that paho's modules import for themselves: not API.
+_NOT_API = {"Iterator", "Literal", "Sequence", "cast", "overload", "TYPE_CHECKING"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "client",
+        "publish",
+        "subscribe",
+        "properties",
+        "reasoncodes",
+        "packettypes",
+        "subscribeoptions",
+        "enums",
+        "matcher",
+        "exception",
+    ],
+)
+def test_every_public_paho_name_exists(name: str) -> None:
+    """Every public name of ``paho.mqtt.<name>`` (constants, classes, functions, typing aliases
+    and re-exports; not the standard-library modules it imports) is in ``turbomqtt.<name>``,
+    and callables have paho's parameters."""
+    theirs = importlib.import_module(f"paho.mqtt.{name}")
+    ours = importlib.import_module(f"turbomqtt.{name}")
+    names = [
+        n
+        for n, obj in vars(theirs).items()
+        if not n.startswith("_")
+        and n not in _NOT_API
+        and not (inspect.ismodule(obj) and n not in ("socks", "ssl", "socket", "paho"))
+    ]
+    assert names  # the reference module was read
+    missing = [n for n in names if not hasattr(ours, n)]
+    assert missing == []
+    different = {
+        n: (_shape(getattr(theirs, n)), _shape(getattr(ours, n)))
+        for n in names
+        if inspect.isfunction(getattr(theirs, n))
+        and _shape(getattr(theirs, n)) != _shape(getattr(ours, n))
+    }
+    assert different == {}

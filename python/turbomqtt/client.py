@@ -17,6 +17,7 @@ rejects with ``TypeError``) works as it did in paho 1.x, with VERSION1 callbacks
 from __future__ import annotations
 
 import atexit
+import errno
 import logging
 import os
 import socket
@@ -45,7 +46,7 @@ from turbomqtt.enums import (
     _ConnectionState,
 )
 from turbomqtt.errors import WebsocketConnectionError
-from turbomqtt.exception import MQTTException
+from turbomqtt.exception import MalformedPacket, MQTTException
 from turbomqtt.matcher import MQTTMatcher
 from turbomqtt.packettypes import PacketTypes
 from turbomqtt.properties import Properties
@@ -159,6 +160,62 @@ class DisconnectFlags(NamedTuple):
     """The ``flags`` argument of a VERSION2 ``on_disconnect``."""
 
     is_disconnect_packet_from_server: bool
+
+
+# --- typing aliases paho exports: the shape of each callback, per API version and protocol ----
+# ("Client" is a forward reference; the socket argument of on_socket_* is None here.)
+
+HTTPHeader = dict[str, str]
+WebSocketHeaders = Union[Callable[[HTTPHeader], HTTPHeader], HTTPHeader]
+
+_OptProps = Optional[Properties]
+CallbackOnConnect_v1_mqtt3 = Callable[["Client", Any, dict[str, Any], MQTTErrorCode], None]
+CallbackOnConnect_v1_mqtt5 = Callable[["Client", Any, dict[str, Any], ReasonCode, _OptProps], None]
+CallbackOnConnect_v1 = Union[CallbackOnConnect_v1_mqtt5, CallbackOnConnect_v1_mqtt3]
+CallbackOnConnect_v2 = Callable[["Client", Any, ConnectFlags, ReasonCode, _OptProps], None]
+CallbackOnConnect = Union[CallbackOnConnect_v1, CallbackOnConnect_v2]
+CallbackOnConnectFail = Callable[["Client", Any], None]
+CallbackOnDisconnect_v1_mqtt3 = Callable[["Client", Any, MQTTErrorCode], None]
+CallbackOnDisconnect_v1_mqtt5 = Callable[
+    ["Client", Any, Union[ReasonCode, int, None], _OptProps], None
+]
+CallbackOnDisconnect_v1 = Union[CallbackOnDisconnect_v1_mqtt3, CallbackOnDisconnect_v1_mqtt5]
+CallbackOnDisconnect_v2 = Callable[["Client", Any, DisconnectFlags, ReasonCode, _OptProps], None]
+CallbackOnDisconnect = Union[CallbackOnDisconnect_v1, CallbackOnDisconnect_v2]
+CallbackOnLog = Callable[["Client", Any, int, str], None]
+CallbackOnMessage = Callable[["Client", Any, "MQTTMessage"], None]
+CallbackOnPreConnect = Callable[["Client", Any], None]
+CallbackOnPublish_v1 = Callable[["Client", Any, int], None]
+CallbackOnPublish_v2 = Callable[["Client", Any, int, ReasonCode, Properties], None]
+CallbackOnPublish = Union[CallbackOnPublish_v1, CallbackOnPublish_v2]
+CallbackOnSocket = Callable[["Client", Any, Any], None]
+CallbackOnSubscribe_v1_mqtt3 = Callable[["Client", Any, int, tuple[int, ...]], None]
+CallbackOnSubscribe_v1_mqtt5 = Callable[["Client", Any, int, list[ReasonCode], Properties], None]
+CallbackOnSubscribe_v1 = Union[CallbackOnSubscribe_v1_mqtt3, CallbackOnSubscribe_v1_mqtt5]
+CallbackOnSubscribe_v2 = Callable[["Client", Any, int, list[ReasonCode], _OptProps], None]
+CallbackOnSubscribe = Union[CallbackOnSubscribe_v1, CallbackOnSubscribe_v2]
+CallbackOnUnsubscribe_v1_mqtt3 = Callable[["Client", Any, int], None]
+CallbackOnUnsubscribe_v1_mqtt5 = Callable[
+    ["Client", Any, int, Properties, Union[ReasonCode, list[ReasonCode]]], None
+]
+CallbackOnUnsubscribe_v1 = Union[CallbackOnUnsubscribe_v1_mqtt3, CallbackOnUnsubscribe_v1_mqtt5]
+CallbackOnUnsubscribe_v2 = Callable[["Client", Any, int, list[ReasonCode], _OptProps], None]
+CallbackOnUnsubscribe = Union[CallbackOnUnsubscribe_v1, CallbackOnUnsubscribe_v2]
+
+# Module globals paho scripts occasionally touch.
+EAGAIN = errno.EAGAIN
+time_func = time.monotonic
+sockpair_data = b"0"
+try:
+    import dns.resolver  # type: ignore[import-not-found] # noqa: F401
+
+    HAVE_DNS = True
+except ImportError:
+    HAVE_DNS = False
+try:
+    import socks  # type: ignore[import-not-found, import-untyped, unused-ignore]
+except ImportError:
+    socks = None
 
 
 def connack_string(connack_code: Union[int, ReasonCode]) -> str:
@@ -777,7 +834,7 @@ class Client(_CallbackMixin):
     ) -> MQTTErrorCode:
         """Connect to a broker found by a DNS SRV lookup (needs dnspython)."""
         try:
-            import dns.resolver  # type: ignore[import-not-found]
+            import dns.resolver  # type: ignore[import-not-found, unused-ignore]
         except ImportError as exc:
             raise ValueError('No DNS resolver library found, try "pip install dnspython".') from exc
         if domain is None:
@@ -1530,6 +1587,7 @@ atexit.register(_stop_all_at_exit)
 __all__ += [
     "MQTTException",
     "MQTTMatcher",
+    "MalformedPacket",
     "PacketTypes",
     "Properties",
     "ReasonCode",

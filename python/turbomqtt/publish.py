@@ -20,6 +20,11 @@ from turbomqtt import _helpers
 from turbomqtt import client as mqtt
 from turbomqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from turbomqtt.exception import MQTTException
+from turbomqtt.properties import Properties  # noqa: F401 - paho.mqtt.publish has it
+from turbomqtt.reasoncodes import ReasonCode  # noqa: F401 - paho.mqtt.publish has it
+
+# paho.mqtt.publish names the client module `paho`; scripts reaching for it find it here too.
+paho = mqtt
 
 __all__ = ["MessageDict", "MessageTuple", "MessagesList", "multiple", "single"]
 

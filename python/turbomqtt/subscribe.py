@@ -16,6 +16,9 @@ from turbomqtt import client as mqtt
 from turbomqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from turbomqtt.exception import MQTTException
 
+# paho.mqtt.subscribe names the client module `paho`; scripts reaching for it find it here too.
+paho = mqtt
+
 __all__ = ["callback", "simple"]
 
 Topics = Union[str, list[str]]
