@@ -20,6 +20,7 @@ use crate::session::{Session, SessionError, SessionOptions};
 use crate::transport::{BoxedStream, TransportError};
 use bytes::BytesMut;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
@@ -33,6 +34,10 @@ pub struct Shared {
     inner: Mutex<Inner>,
     /// Signalled when the session has new events, the writer went idle, or a wakeup was asked.
     changed: Condvar,
+    /// Threads blocked on `changed`. Counted (under `inner`, before they block) so that a
+    /// notification with nobody waiting, the common case on the receive path, costs no futex
+    /// syscall: std's condition variable makes one on every notify.
+    waiters: AtomicUsize,
     /// The shared-loop lane this client reports to, and its key there (`loop_start()`).
     /// A lock of its own, taken after `inner` is released, so a push never waits on the session.
     lane: Mutex<Option<(Arc<Lane>, u64)>>,
@@ -83,15 +88,19 @@ impl Shared {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Wakes every Python thread waiting on this client.
+    /// Wakes every Python thread waiting on this client. Call after changing, under `inner`,
+    /// what they wait for: a waiter counts itself under `inner` before it blocks, so it is
+    /// either counted here or has not yet looked at the state.
     pub fn notify(&self) {
-        self.changed.notify_all();
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
     }
 
     /// Wakes the waiters and, when the client is attached to a lane, queues it there: there are
     /// events to hand to Python. Call without holding `inner`.
     pub fn notify_events(&self) {
-        self.changed.notify_all();
+        self.notify();
         let attached = self
             .lane
             .lock()
@@ -113,10 +122,13 @@ impl Shared {
         guard: MutexGuard<'a, Inner>,
         timeout: Duration,
     ) -> MutexGuard<'a, Inner> {
-        match self.changed.wait_timeout(guard, timeout) {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let guard = match self.changed.wait_timeout(guard, timeout) {
             Ok((guard, _)) => guard,
             Err(poisoned) => poisoned.into_inner().0,
-        }
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        guard
     }
 }
 
@@ -368,7 +380,9 @@ async fn writer(
             drop(g);
             if events {
                 shared.notify_events();
-            } else if buf.is_empty() {
+            } else {
+                // Waiters: flush() (for an idle writer), wait_qos0() (for QoS 0 progress).
+                // Free when nobody waits.
                 shared.notify();
             }
             (deadline, open)

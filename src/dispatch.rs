@@ -29,6 +29,10 @@ struct LaneState {
     queued: HashSet<u64>,
     /// A Python thread asked the waiter to return early (a timer, shutdown).
     woken: bool,
+    /// Threads blocked on `ready` (the lane's one thread, normally). A push while it is busy
+    /// (the common case when messages stream in) then needs no notification, and so no futex
+    /// syscall: std's condition variable makes one on every notify.
+    sleepers: usize,
 }
 
 /// What [`Lane::wait_slice`] found.
@@ -53,15 +57,23 @@ impl Lane {
         let mut g = self.lock();
         if g.queued.insert(key) {
             g.queue.push_back(key);
+            let sleeping = g.sleepers > 0;
             drop(g);
-            self.ready.notify_one();
+            if sleeping {
+                self.ready.notify_one();
+            }
         }
     }
 
     /// Makes the waiter return now, with whatever is ready.
     pub fn wakeup(&self) {
-        self.lock().woken = true;
-        self.ready.notify_one();
+        let mut g = self.lock();
+        g.woken = true;
+        let sleeping = g.sleepers > 0;
+        drop(g);
+        if sleeping {
+            self.ready.notify_one();
+        }
     }
 
     /// Takes every ready key, waiting until `deadline` for the first, but for no longer than
@@ -86,10 +98,12 @@ impl Lane {
             if now >= end {
                 return Wait::Pending;
             }
+            g.sleepers += 1;
             g = match self.ready.wait_timeout(g, end - now) {
                 Ok((g, _)) => g,
                 Err(poisoned) => poisoned.into_inner().0,
             };
+            g.sleepers -= 1;
         }
     }
 }

@@ -254,6 +254,28 @@ def test_message_info_protocol(
     assert rec.first("publish")[0] == mid
 
 
+def test_qos0_infos_are_published_without_on_publish_or_loop(
+    mqtt: ModuleType, make_client: Callable[..., Any], broker: MosquittoBroker, unique_topic: str
+) -> None:
+    """With no on_publish and no network loop, every QoS 0 info still becomes published once
+    its bytes are written (turbomqtt follows them through the core instead of an event per
+    message), and ``rc`` stays success."""
+    client = make_client(mqtt)
+    client.connect(broker.host, broker.port)
+    infos = [client.publish(unique_topic, b"x", qos=0) for _ in range(500)]
+    assert infos[-1].wait_for_publish(WAIT) is None
+    assert all(info.is_published() for info in infos)
+    assert {info.rc for info in infos} == {mqtt.MQTT_ERR_SUCCESS}
+    assert len({info.mid for info in infos}) == 500
+    # on_publish set later: from then on QoS 0 messages are reported one by one, with mids.
+    seen: list[int] = []
+    client.on_publish = lambda _c, _u, mid, *_rest: seen.append(mid)
+    later = client.publish(unique_topic, b"y", qos=0)
+    later.wait_for_publish(WAIT)
+    client.loop(0.5)
+    assert later.is_published() and seen == [later.mid]
+
+
 def test_wait_for_publish_returns_silently_on_timeout(
     mqtt: ModuleType, make_client: Callable[..., Any], fake_broker: FakeBroker
 ) -> None:

@@ -77,6 +77,10 @@ def _reason(packet_type: int, code: int) -> ReasonCode:
         return ReasonCode(packet_type, identifier=0x80)
 
 
+# Callbacks that need an event for every QoS 0 message written (see _qos0_events_update).
+_NEED_QOS0_EVENTS = ("on_publish", "on_log")
+
+
 def _callback_property(name: str, doc: str) -> property:
     attr = "_" + name
 
@@ -86,6 +90,8 @@ def _callback_property(name: str, doc: str) -> property:
     def setter(self: Any, func: Optional[Callable[..., Any]]) -> None:
         with self._callback_mutex:
             setattr(self, attr, func)
+        if name in _NEED_QOS0_EVENTS:
+            self._qos0_events_update()
 
     return property(getter, setter, doc=doc)
 
@@ -116,10 +122,29 @@ class _CallbackMixin:
     _on_message_filtered: MQTTMatcher
     suppress_exceptions: bool
     _on_log: Optional[Callable[..., Any]]
+    _on_publish: Optional[Callable[..., Any]]
+    _qos0_events_always: bool
 
     def _init_callbacks(self) -> None:
         for name in _CALLBACKS:
             setattr(self, "_" + name, None)
+        # A subclass that defines on_publish/on_log as methods always wants the events.
+        self._qos0_events_always = any(
+            not isinstance(getattr(type(self), name, None), property) for name in _NEED_QOS0_EVENTS
+        )
+
+    def _qos0_events_update(self) -> None:
+        """Tell the core whether written QoS 0 messages must be reported one by one: only
+        ``on_publish`` and the log (``on_log``, ``enable_logger``) need that; otherwise their
+        ``MQTTMessageInfo`` asks the core instead, and publishing costs no event per message."""
+        core = getattr(self, "_core", None)
+        if core is not None:
+            core.set_report_qos0(
+                self._qos0_events_always
+                or self._on_publish is not None
+                or self._on_log is not None
+                or self._logger is not None
+            )
 
     on_log = _callback_property("on_log", "``on_log(client, userdata, level, buf)``: a log line.")
     on_pre_connect = _callback_property(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from turbomqtt.enums import MessageState, MQTTErrorCode
 
@@ -49,23 +49,71 @@ class MQTTMessageInfo:
     and a way to wait until the message is published.
 
     It also unpacks like paho's tuple, ``rc, mid = client.publish(...)``.
+
+    A QoS 0 message queued for the socket is followed without an event per message: the
+    info keeps the client core and the message's QoS 0 sequence number and asks the core
+    (``rc``, :meth:`is_published`, :meth:`wait_for_publish`) how far it got.
     """
 
-    __slots__ = ("_condition", "_iterpos", "_published", "_qos", "mid", "rc")
+    __slots__ = ("_condition", "_core", "_iterpos", "_published", "_qos", "_rc", "_seq", "mid")
 
     def __init__(self, mid: int) -> None:
         self.mid = mid
         self._qos = 0
-        self.rc: MQTTErrorCode = MQTTErrorCode.MQTT_ERR_SUCCESS
+        self._rc: MQTTErrorCode = MQTTErrorCode.MQTT_ERR_SUCCESS
         self._published = False
         self._condition: Optional[threading.Condition] = None
         self._iterpos = 0
+        self._core: Any = None
+        self._seq = 0
+
+    @classmethod
+    def _queued(cls, mid: int, rc: MQTTErrorCode, qos: int, core: Any, seq: int) -> MQTTMessageInfo:
+        """The info ``publish()`` returns (no ``__init__`` call: this is the hot path)."""
+        info = cls.__new__(cls)
+        info.mid = mid
+        info._qos = qos
+        info._rc = rc
+        info._published = False
+        info._condition = None
+        info._iterpos = 0
+        info._core = core
+        info._seq = seq
+        return info
+
+    @property
+    def rc(self) -> MQTTErrorCode:
+        """``MQTT_ERR_SUCCESS``, or why the message was not (or will not be) published."""
+        if self._seq:
+            self._poll(0.0)
+        return self._rc
+
+    @rc.setter
+    def rc(self, value: MQTTErrorCode) -> None:
+        self._rc = value
+
+    def _poll(self, timeout: Optional[float]) -> None:
+        """For a followed QoS 0 message: ask the core (waiting up to ``timeout`` seconds,
+        None: until it is done) and take its answer once it is final."""
+        core, seq = self._core, self._seq
+        if core is None or not seq:
+            return
+        status = core.qos0_status(seq) if timeout == 0.0 else core.wait_qos0(seq, timeout)
+        if status is None:
+            return
+        self._core = None
+        self._seq = 0
+        if status:
+            # Dropped unsent with its connection, as paho reports it.
+            self._rc = MQTTErrorCode.MQTT_ERR_CONN_LOST
+        self._set_as_published()
 
     def __str__(self) -> str:
         return str((self.rc, self.mid))
 
     def __repr__(self) -> str:
-        return f"<MQTTMessageInfo mid={self.mid} rc={int(self.rc)} published={self._published}>"
+        rc = int(self.rc)
+        return f"<MQTTMessageInfo mid={self.mid} rc={rc} published={self._published}>"
 
     def __iter__(self) -> Iterator[Union[MQTTErrorCode, int]]:
         self._iterpos = 0
@@ -117,6 +165,11 @@ class MQTTMessageInfo:
         :raises RuntimeError: the message was not published for another reason (its ``rc``).
         """
         self._check_rc()
+        if self._seq:
+            # A followed QoS 0 message: the core waits (GIL released, Ctrl-C honoured).
+            self._poll(timeout)
+            self._check_rc()
+            return
         deadline = None if timeout is None else time.monotonic() + timeout
         cond = self._cond()
         with cond:

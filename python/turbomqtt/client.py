@@ -444,6 +444,7 @@ class Client(_CallbackMixin):
         self._init_callbacks()
         self.suppress_exceptions = False
         self._core = _core.CoreClient(int(self._protocol))
+        self._qos0_events_update()
         _LIVE_CLIENTS.add(self)
 
     def __del__(self) -> None:
@@ -584,6 +585,7 @@ class Client(_CallbackMixin):
     @logger.setter
     def logger(self, value: Optional[logging.Logger]) -> None:
         self._logger = value
+        self._qos0_events_update()
 
     @property
     def callback_api_version(self) -> CallbackAPIVersion:
@@ -689,10 +691,12 @@ class Client(_CallbackMixin):
                 return
             logger = logging.getLogger("paho.mqtt.client")
         self._logger = logger
+        self._qos0_events_update()
 
     def disable_logger(self) -> None:
         """Stop sending log lines to the logger (``on_log`` is unaffected)."""
         self._logger = None
+        self._qos0_events_update()
 
     def username_pw_set(
         self, username: Optional[str], password: Optional[Union[str, bytes]] = None
@@ -1059,16 +1063,18 @@ class Client(_CallbackMixin):
         # The info is registered under the lock before the core can report the mid published.
         with self._pending_lock:
             if properties is None or self._protocol != MQTTv5:
-                rc, mid = self._core.publish(topic, local_payload, qos, bool(retain))
+                rc, mid, seq = self._core.publish(topic, local_payload, qos, bool(retain))
             else:
-                rc, mid = self._core.publish_with_properties(
+                rc, mid, seq = self._core.publish_with_properties(
                     topic, local_payload, qos, bool(retain), properties.pack()
                 )
-            info = MQTTMessageInfo(mid)
-            info.rc = _RC[rc]
-            info._qos = qos
-            if rc == 0 or (rc == 4 and qos):
-                self._pending_infos[mid] = info
+            if seq:
+                # QoS 0 on its way to the socket: the info follows it through the core.
+                info = MQTTMessageInfo._queued(mid, _RC[rc], qos, self._core, seq)
+            else:
+                info = MQTTMessageInfo._queued(mid, _RC[rc], qos, None, 0)
+                if rc == 0 or (rc == 4 and qos):
+                    self._pending_infos[mid] = info
         if self._on_log is not None or self._logger is not None:
             if self._protocol == MQTTv5:
                 self._easy_log(

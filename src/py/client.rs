@@ -69,6 +69,9 @@ pub struct PyCoreClient {
     shared: Arc<Shared>,
     /// The protocol of the session made before the first connect (`Client(protocol=...)`).
     protocol: ProtocolVersion,
+    /// Whether the session reports QoS 0 messages with events (`set_report_qos0`); kept here
+    /// so a session made later gets it too. Off until Python asks (no `on_publish`).
+    report_qos0: std::sync::atomic::AtomicBool,
 }
 
 fn qos(value: u8) -> PyResult<QoS> {
@@ -267,16 +270,17 @@ pub fn add_constants(m: &Bound<'_, PyModule>) -> PyResult<()> {
 
 /// The client's session; before the first connect, one with default options (paho allocates
 /// mids and stores QoS 1/2 messages published before any connection).
-fn session_or_default(
-    g: &mut Inner,
-    protocol: ProtocolVersion,
-) -> PyResult<&mut crate::session::Session> {
+fn session_or_default<'a>(
+    g: &'a mut Inner,
+    client: &PyCoreClient,
+) -> PyResult<&'a mut crate::session::Session> {
     if g.session.is_none() {
         let opts = SessionOptions {
-            protocol,
+            protocol: client.protocol,
             ..SessionOptions::default()
         };
-        let session = crate::session::Session::new(opts).map_err(Error::Session)?;
+        let mut session = crate::session::Session::new(opts).map_err(Error::Session)?;
+        session.set_report_qos0(client.report_qos0.load(std::sync::atomic::Ordering::SeqCst));
         g.session = Some(session);
     }
     g.session
@@ -409,6 +413,7 @@ impl PyCoreClient {
             g.connect_results.clear();
             let session = g.prepare_session(opts).map_err(Error::Session)?;
             session.set_ack_mode(mode);
+            session.set_report_qos0(self.report_qos0.load(std::sync::atomic::Ordering::SeqCst));
             session
                 .set_connect_properties(connect_props)
                 .map_err(Error::Request)?;
@@ -418,19 +423,19 @@ impl PyCoreClient {
     }
 }
 
-/// `publish`'s `(rc, mid)` from what the session made of the message.
+/// `publish`'s `(rc, mid, qos0_seq)` from what the session made of the message.
 fn publish_outcome(
     result: std::result::Result<PublishHandle, RequestError>,
-) -> PyResult<(u8, u16)> {
+) -> PyResult<(u8, u16, u64)> {
     match result {
         Ok(h) => Ok(match h.status {
-            PublishStatus::Sent | PublishStatus::Queued => (MQTT_ERR_SUCCESS, h.mid),
-            PublishStatus::NotConnected => (MQTT_ERR_NO_CONN, h.mid),
+            PublishStatus::Sent | PublishStatus::Queued => (MQTT_ERR_SUCCESS, h.mid, h.qos0_seq),
+            PublishStatus::NotConnected => (MQTT_ERR_NO_CONN, h.mid, 0),
         }),
         Err(RequestError::Session(SessionError::QueueFull { mid })) => {
-            Ok((MQTT_ERR_QUEUE_SIZE, mid))
+            Ok((MQTT_ERR_QUEUE_SIZE, mid, 0))
         }
-        Err(RequestError::Session(SessionError::NoFreeMid)) => Ok((MQTT_ERR_QUEUE_SIZE, 0)),
+        Err(RequestError::Session(SessionError::NoFreeMid)) => Ok((MQTT_ERR_QUEUE_SIZE, 0, 0)),
         Err(e) => Err(Error::Request(e).into()),
     }
 }
@@ -459,6 +464,7 @@ impl PyCoreClient {
         Ok(Self {
             shared: Arc::new(Shared::default()),
             protocol: protocol_version(protocol)?,
+            report_qos0: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -513,15 +519,22 @@ impl PyCoreClient {
     /// Sets `max_inflight` and `max_queued` now (they also arrive with every `connect`).
     fn set_limits(&self, max_inflight: usize, max_queued: usize) -> PyResult<()> {
         let mut g = self.lock();
-        session_or_default(&mut g, self.protocol)?.set_limits(max_inflight, max_queued);
+        session_or_default(&mut g, self)?.set_limits(max_inflight, max_queued);
         Ok(())
     }
 
-    /// Publishes; returns `(rc, mid)` at once.
-    fn publish(&self, topic: String, payload: &[u8], qos: u8, retain: bool) -> PyResult<(u8, u16)> {
+    /// Publishes; returns `(rc, mid, qos0_seq)` at once. `qos0_seq` (non-zero for a QoS 0
+    /// message queued for the socket) is what `qos0_status`/`wait_qos0` take.
+    fn publish(
+        &self,
+        topic: String,
+        payload: &[u8],
+        qos: u8,
+        retain: bool,
+    ) -> PyResult<(u8, u16, u64)> {
         let qos = self::qos(qos)?;
         let mut g = self.lock();
-        let session = session_or_default(&mut g, self.protocol)?;
+        let session = session_or_default(&mut g, self)?;
         let result = session.publish(topic, Bytes::copy_from_slice(payload), qos, retain);
         if session.wants_write() {
             g.wake_writer();
@@ -538,10 +551,10 @@ impl PyCoreClient {
         qos: u8,
         retain: bool,
         properties: &[u8],
-    ) -> PyResult<(u8, u16)> {
+    ) -> PyResult<(u8, u16, u64)> {
         let qos = self::qos(qos)?;
         let mut g = self.lock();
-        let session = session_or_default(&mut g, self.protocol)?;
+        let session = session_or_default(&mut g, self)?;
         let result = session.publish_with_properties(
             topic,
             Bytes::copy_from_slice(payload),
@@ -635,6 +648,56 @@ impl PyCoreClient {
         Ok(list)
     }
 
+    /// Whether QoS 0 messages report `EV_PUBLISHED` events (paho's `on_publish`, or a log line,
+    /// needs them); without, their callers ask `qos0_status`/`wait_qos0`.
+    fn set_report_qos0(&self, on: bool) {
+        let mut g = self.lock();
+        self.report_qos0
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+        if let Some(session) = g.session.as_mut() {
+            session.set_report_qos0(on);
+        }
+    }
+
+    /// What became of QoS 0 message `seq`: None while queued, False once written, True if
+    /// its connection closed first.
+    fn qos0_status(&self, seq: u64) -> Option<bool> {
+        self.lock()
+            .session
+            .as_ref()
+            .and_then(|s| s.qos0_status(seq))
+    }
+
+    /// `qos0_status`, waiting up to `timeout` seconds (None: for ever) for the message to be
+    /// done, with the GIL released.
+    #[pyo3(signature = (seq, timeout=None))]
+    fn wait_qos0(&self, py: Python<'_>, seq: u64, timeout: Option<f64>) -> PyResult<Option<bool>> {
+        let deadline = timeout.map(|t| {
+            Instant::now() + Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX)
+        });
+        loop {
+            let found = py.detach(|| {
+                let mut g = self.lock();
+                let status = |g: &Inner| g.session.as_ref().and_then(|s| s.qos0_status(seq));
+                if let Some(done) = status(&g) {
+                    return Some(Some(done));
+                }
+                let now = Instant::now();
+                let slice = match deadline {
+                    Some(d) if now >= d => return Some(None),
+                    Some(d) => d.saturating_duration_since(now).min(SIGNAL_SLICE),
+                    None => SIGNAL_SLICE,
+                };
+                g = self.shared.wait(g, slice);
+                status(&g).map(Some)
+            });
+            if let Some(result) = found {
+                return Ok(result);
+            }
+            py.check_signals()?;
+        }
+    }
+
     /// Switches manual acknowledgement on or off now (paho's `manual_ack_set`).
     fn set_manual_ack(&self, on: bool) -> PyResult<()> {
         let mut g = self.lock();
@@ -643,7 +706,7 @@ impl PyCoreClient {
         } else {
             AckMode::AfterDelivery
         };
-        session_or_default(&mut g, self.protocol)?.set_ack_mode(mode);
+        session_or_default(&mut g, self)?.set_ack_mode(mode);
         Ok(())
     }
 

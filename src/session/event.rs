@@ -280,6 +280,10 @@ pub struct PublishHandle {
     pub mid: u16,
     /// What happened to the message.
     pub status: PublishStatus,
+    /// For a QoS 0 message queued for the socket: its number among this session's QoS 0
+    /// messages (1, 2, ...), to ask [`Session::qos0_status`](super::Session::qos0_status)
+    /// about; 0 otherwise.
+    pub qos0_seq: u64,
 }
 
 /// Why a user request was refused. The Python layer validates first and raises paho's

@@ -118,6 +118,39 @@ pub struct Session {
     /// by `drain_events`: only those may be released. A message still waiting in `events` has
     /// not been through `on_message` yet.
     drained_acks: usize,
+    /// QoS 0 messages queued for the socket so far, and how many of them are done (encoded, or
+    /// dropped with their connection). They leave `tx` in order, so "done" is a watermark.
+    qos0: Qos0Progress,
+}
+
+/// How far the QoS 0 messages have got: what lets the owner tell a `publish()` caller that its
+/// QoS 0 message is out without an event per message (see [`Session::set_report_qos0`]).
+#[derive(Debug)]
+struct Qos0Progress {
+    /// Sequence number of the last QoS 0 message queued.
+    queued: u64,
+    /// Every message with a sequence number up to this one is done.
+    done: u64,
+    /// Sequence ranges (inclusive) dropped unsent with their connection, the latest
+    /// [`DROPPED_RANGES_KEPT`] of them.
+    dropped: VecDeque<(u64, u64)>,
+    /// Whether encoding or dropping a QoS 0 message also reports an event (paho's `on_publish`).
+    report: bool,
+}
+
+/// Dropped ranges remembered for [`Session::qos0_status`]; one is added per connection that
+/// closed with QoS 0 messages still queued, so older ones only matter to very old messages.
+const DROPPED_RANGES_KEPT: usize = 256;
+
+impl Default for Qos0Progress {
+    fn default() -> Self {
+        Self {
+            queued: 0,
+            done: 0,
+            dropped: VecDeque::new(),
+            report: true,
+        }
+    }
 }
 
 /// When the PUBACK (QoS 1) or PUBCOMP (QoS 2) of a delivered message is sent.
@@ -162,6 +195,7 @@ impl Session {
             ack_mode: AckMode::Immediate,
             held_acks: VecDeque::new(),
             drained_acks: 0,
+            qos0: Qos0Progress::default(),
         })
     }
 
@@ -216,6 +250,7 @@ impl Session {
                 return Ok(PublishHandle {
                     mid,
                     status: PublishStatus::NotConnected,
+                    qos0_seq: 0,
                 });
             }
             self.tx.push_back(Outgoing::PublishQos0 {
@@ -226,9 +261,11 @@ impl Session {
                 properties,
                 omit_topic,
             });
+            self.qos0.queued += 1;
             return Ok(PublishHandle {
                 mid,
                 status: PublishStatus::Sent,
+                qos0_seq: self.qos0.queued,
             });
         }
 
@@ -260,7 +297,11 @@ impl Session {
             properties,
             omit_topic,
         });
-        Ok(PublishHandle { mid, status })
+        Ok(PublishHandle {
+            mid,
+            status,
+            qos0_seq: 0,
+        })
     }
 
     /// Subscribes to filters in one SUBSCRIBE packet; paho's `Client.subscribe`.
@@ -599,12 +640,15 @@ impl Session {
                     };
                     // Published once handed to the socket (paho); not sent when larger than
                     // the broker's Maximum Packet Size, which was unknown at publish() time.
+                    self.qos0.done += 1;
                     self.encode_out_publish(buf, out).map(|sent| {
-                        self.events.push_back(FullEvent::Published {
-                            mid,
-                            reason_code: if sent { 0 } else { v5::PACKET_TOO_LARGE },
-                            properties: Bytes::new(),
-                        });
+                        if self.qos0.report {
+                            self.events.push_back(FullEvent::Published {
+                                mid,
+                                reason_code: if sent { 0 } else { v5::PACKET_TOO_LARGE },
+                                properties: Bytes::new(),
+                            });
+                        }
                     })
                 }
                 Outgoing::PublishStored { mid } => match self.store.get(mid).cloned() {
@@ -638,6 +682,29 @@ impl Session {
             }
         }
         written
+    }
+
+    /// Whether encoding or dropping a QoS 0 message reports [`FullEvent::Published`] /
+    /// [`FullEvent::PublishDropped`] (the default). An owner with no use for them (no
+    /// `on_publish`) turns them off and asks [`Session::qos0_status`] instead.
+    pub fn set_report_qos0(&mut self, on: bool) {
+        self.qos0.report = on;
+    }
+
+    /// What became of the QoS 0 message with this [`PublishHandle::qos0_seq`]: `None` while
+    /// it waits for the socket, `Some(false)` once encoded, `Some(true)` if its connection
+    /// closed first (paho's `MQTT_ERR_CONN_LOST`). A message dropped so long ago that its
+    /// range was forgotten reads as encoded.
+    pub fn qos0_status(&self, seq: u64) -> Option<bool> {
+        if seq > self.qos0.done {
+            return None;
+        }
+        Some(
+            self.qos0
+                .dropped
+                .iter()
+                .any(|&(first, last)| (first..=last).contains(&seq)),
+        )
     }
 
     /// The next event, oldest first, in its MQTT 3 view.
@@ -822,10 +889,20 @@ impl Session {
             self.events
                 .push_back(FullEvent::Disconnected { reason, server });
         }
+        let first_dropped = self.qos0.done + 1;
         for packet in self.tx.drain(..) {
             if let Outgoing::PublishQos0 { mid, .. } = packet {
-                self.events.push_back(FullEvent::PublishDropped { mid });
+                self.qos0.done += 1;
+                if self.qos0.report {
+                    self.events.push_back(FullEvent::PublishDropped { mid });
+                }
             }
+        }
+        if self.qos0.done >= first_dropped {
+            if self.qos0.dropped.len() == DROPPED_RANGES_KEPT {
+                self.qos0.dropped.pop_front();
+            }
+            self.qos0.dropped.push_back((first_dropped, self.qos0.done));
         }
     }
 }

@@ -16,6 +16,55 @@ fn qos0_published_when_encoded() {
     assert_eq!(h.events(), vec![Event::Published { mid: handle.mid }]);
 }
 
+/// With QoS 0 reporting off, no event per message: `qos0_status` follows each one by its
+/// sequence number, through encoding and through a connection that closes with some unsent.
+#[test]
+fn qos0_followed_by_sequence_number_without_events() {
+    let mut h = Harness::connected(opts("c"));
+    h.s.set_report_qos0(false);
+    let first = h.pub_("t", b"1", QoS::AtMostOnce);
+    let second = h.pub_("t", b"2", QoS::AtMostOnce);
+    assert_eq!((first.qos0_seq, second.qos0_seq), (1, 2));
+    assert_eq!(h.s.qos0_status(first.qos0_seq), None);
+    h.expect_tx(vec![
+        publish("t", b"1", 0, 0, false),
+        publish("t", b"2", 0, 0, false),
+    ]);
+    assert_eq!(h.s.qos0_status(first.qos0_seq), Some(false));
+    assert_eq!(h.s.qos0_status(second.qos0_seq), Some(false));
+    assert!(h.events().is_empty());
+
+    // Two more queued, then the connection is lost before they are encoded.
+    let third = h.pub_("t", b"3", QoS::AtMostOnce);
+    let fourth = h.pub_("t", b"4", QoS::AtMostOnce);
+    let q1 = h.pub_("t", b"q1", QoS::AtLeastOnce);
+    assert_eq!(
+        q1.qos0_seq, 0,
+        "QoS 1 is followed by its acknowledgement, not here"
+    );
+    h.s.on_connection_lost(h.now);
+    assert_eq!(h.s.qos0_status(third.qos0_seq), Some(true));
+    assert_eq!(h.s.qos0_status(fourth.qos0_seq), Some(true));
+    assert_eq!(
+        h.s.qos0_status(second.qos0_seq),
+        Some(false),
+        "written before the loss"
+    );
+    assert!(
+        !h.events()
+            .iter()
+            .any(|e| matches!(e, Event::PublishDropped { .. } | Event::Published { .. })),
+        "no per-message events while reporting is off"
+    );
+    // Not connected: QoS 0 is refused at once and gets no sequence number.
+    let offline = h.pub_("t", b"5", QoS::AtMostOnce);
+    assert_eq!(
+        (offline.status, offline.qos0_seq),
+        (PublishStatus::NotConnected, 0)
+    );
+    assert_eq!(h.s.qos0_status(fourth.qos0_seq + 1), None);
+}
+
 #[test]
 fn qos1_completes_on_puback_and_ignores_unknown_acks() {
     let mut h = Harness::connected(opts("c"));
