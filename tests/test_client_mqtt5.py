@@ -14,7 +14,8 @@ What mosquitto 2.0.11 sends, as observed (and asserted below):
   ``TopicAliasMaximum 10``, plus ``AssignedClientIdentifier "auto-<UUID>"`` when the
   client id was empty;
 - a bad password gets CONNACK 0x87 "Not authorized" (not 0x86);
-- a session taken over (or a broker shutting down) closes the socket with no DISCONNECT;
+- a session taken over closes the socket with no DISCONNECT 0x8E (so does a broker
+  shutting down, with no 0x8B; not tested here);
 - it never uses topic aliases towards clients, even when they allow them;
 - a Will Delay Interval is honoured even with no Session Expiry Interval.
 """
@@ -101,7 +102,7 @@ def test_refused_connack(
     client.connect(broker.host, broker.auth_port)
     client.loop_start()
     rec.wait("disconnect")
-    client.disconnect()  # ends paho's reconnect wait at once
+    client.disconnect()  # no reconnect attempt after the loop stops
     client.loop_stop()
     calls = [(c.name, *(normalise(a) for a in c.args)) for c in rec.calls]
     if version == 1:
@@ -418,7 +419,8 @@ def test_disconnect_reason_decides_the_will(
     if with_will:
         reason = mqtt.ReasonCode(mqtt.PacketTypes.DISCONNECT, "Disconnect with will message")
         assert reason.value == 4
-        client.disconnect(reasoncode=reason)  # result not checked: see end_round()
+        why = props(mqtt, "DISCONNECT", ReasonString="going", UserProperty=[("k", "v")])
+        client.disconnect(reasoncode=reason, properties=why)  # result unchecked: end_round()
     else:
         client.disconnect()
     args = tuple(normalise(a) for a in rec.first("disconnect"))
@@ -557,3 +559,46 @@ def test_server_disconnect_packet(
         assert args == (("DisconnectFlags", True), *v2_args)
     # Not asserted: is_connected() here. paho 2.2 still says True after a server
     # DISCONNECT until its loop has gone through the reconnect path, stopped above.
+
+
+def test_connect_and_disconnect_bytes(
+    mqtt: ModuleType, make_client: MakeClient, fake_broker: FakeBroker
+) -> None:
+    """Byte-exact MQTT 5 CONNECT (clean_start=False, keepalive, Session Expiry Interval, a
+    QoS 1 will with a Will Delay Interval) and DISCONNECT (reason 0x04 + Reason String)."""
+    client = make_client(mqtt, 2, client_id="v5-fake", protocol=mqtt.MQTTv5)
+    client.will_set("w", b"bye", qos=1, properties=props(mqtt, "WILLMESSAGE", WillDelayInterval=5))
+    rec = Recorder().attach(client, "connect", "disconnect")
+    client.connect(
+        fake_broker.host,
+        fake_broker.port,
+        keepalive=30,
+        clean_start=False,
+        properties=props(mqtt, "CONNECT", SessionExpiryInterval=30),
+    )
+    client.loop_start()
+    fake_broker.accept()
+    connect = bytes.fromhex(
+        "10 27"  # CONNECT, remaining length 39
+        " 0004 4d515454 05"  # "MQTT", protocol level 5
+        " 0c"  # flags: will QoS 1 (0x08), will (0x04); no clean start
+        " 001e"  # keepalive 30
+        " 05 11 0000001e"  # properties: Session Expiry Interval 30
+        " 0007 76352d66616b65"  # client id "v5-fake"
+        " 05 18 00000005"  # will properties: Will Delay Interval 5
+        " 0001 77"  # will topic "w"
+        " 0003 627965"  # will payload "bye"
+    )
+    fake_broker.expect_packet("connect", connect)
+    fake_broker.send(CONNACK5)
+    rec.wait("connect")
+    reason = mqtt.ReasonCode(mqtt.PacketTypes.DISCONNECT, "Disconnect with will message")
+    client.disconnect(reasoncode=reason, properties=props(mqtt, "DISCONNECT", ReasonString="bye!"))
+    disconnect = bytes.fromhex(
+        "e0 09"  # DISCONNECT, remaining length 9
+        " 04"  # reason: Disconnect with will message
+        " 07 1f 0004 62796521"  # properties: Reason String "bye!"
+    )
+    fake_broker.expect_packet("disconnect", disconnect)
+    fake_broker.expect_closed()
+    rec.wait("disconnect")
