@@ -26,6 +26,11 @@ a port before mosquitto binds it, so :meth:`MosquittoBroker.start` detects "Addr
 already in use" and retries with new ports. Once started, the ports stay fixed for
 the life of the object, so ``stop()``/``kill()`` then ``start()`` come back on the
 same ports (reconnect tests).
+
+Tests that need a broker limit (``max_keepalive``, ``max_packet_size``, an ACL file...)
+pass ``extra_config`` (lines for the general section) and ``listener_config``
+(listener name -> extra lines for that listener; with ``per_listener_settings true``
+authentication and ACL options are per listener).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -174,6 +180,8 @@ class MosquittoBroker:
         username: str = "turbomqtt",
         password: str = "correct horse battery staple",
         persistence: bool = False,
+        extra_config: Sequence[str] = (),
+        listener_config: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -188,6 +196,11 @@ class MosquittoBroker:
         # With persistence, a graceful stop() saves sessions and queued messages to workdir,
         # and the next start() restores them (for restart-while-publishing tests).
         self.persistence = persistence
+        self.extra_config = list(extra_config)
+        self.listener_config = {k: list(v) for k, v in (listener_config or {}).items()}
+        unknown = set(self.listener_config) - set(LISTENERS)
+        if unknown:
+            raise BrokerError(f"listener_config: unknown listeners {sorted(unknown)}")
         self.unix_path = self._choose_unix_path()
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -293,12 +306,14 @@ class MosquittoBroker:
             # Tests measure the client: the broker must not drop messages it queues for a
             # subscriber that is briefly away (mosquitto's default is 1000).
             "max_queued_messages 1000000",
+            *self.extra_config,
         ]
         for name in LISTENERS:
             # mosquitto 2.0.11 binds websockets listeners to every address (IPv4 and
             # IPv6) whatever the bind address says, unless socket_domain is ipv4.
             lines += ["", f"# {name}", f"listener {p[name]} {HOST}", "socket_domain ipv4"]
             lines += listeners[name]
+            lines += self.listener_config.get(name, [])
         lines += ["", "# unix", f"listener 0 {self.unix_path}", "allow_anonymous true", ""]
         return "\n".join(lines)
 

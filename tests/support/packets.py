@@ -72,7 +72,7 @@ def encode_remaining_length(length: int) -> bytes:
             return bytes(out)
 
 
-def decode_remaining_length(data: bytes, offset: int = 1) -> tuple[int, int]:
+def decode_remaining_length(data: bytes | bytearray, offset: int = 1) -> tuple[int, int]:
     """Decode the Remaining Length starting at ``data[offset]``.
 
     Returns ``(length, number of bytes used)``; raises ValueError if the field is
