@@ -333,30 +333,33 @@ class _CallbackMixin:
     def _do_on_disconnect(
         self,
         rc: MQTTErrorCode,
+        from_server: bool = False,
         server_reason: Optional[ReasonCode] = None,
         server_properties: Optional[Properties] = None,
     ) -> None:
-        """``on_disconnect``; ``server_reason`` is set when a broker's MQTT 5 DISCONNECT ended
-        the connection (``server_properties`` None when that packet had none)."""
+        """``on_disconnect``; ``from_server`` when a broker's MQTT 5 DISCONNECT ended the
+        connection, with its reason and properties (None where the packet had none)."""
         self._call_socket_close()
         with self._callback_mutex:
             func = self.on_disconnect
         if not func:
             return
-        from_server = server_reason is not None
         if self._v2():
             from turbomqtt.client import (
                 DisconnectFlags,
                 convert_disconnect_error_code_to_reason_code,
             )
 
+            if server_reason is None:
+                # An empty DISCONNECT from the broker is a normal disconnection.
+                server_reason = convert_disconnect_error_code_to_reason_code(
+                    MQTTErrorCode.MQTT_ERR_SUCCESS if from_server else rc
+                )
             self._run(
                 "on_disconnect",
                 func,
                 DisconnectFlags(is_disconnect_packet_from_server=from_server),
-                server_reason
-                if server_reason is not None
-                else convert_disconnect_error_code_to_reason_code(rc),
+                server_reason,
                 server_properties
                 if server_properties is not None
                 else Properties(PacketTypes.DISCONNECT),

@@ -1433,7 +1433,7 @@ class Client(_CallbackMixin):
             elif kind == _EV_UNSUBACK:
                 self._handle_unsuback(event[1], event[2], event[3])
             elif kind == _EV_DISCONNECTED:
-                rc = self._handle_disconnected(MQTTErrorCode(event[1]), event[2], event[3])
+                rc = self._handle_disconnected(MQTTErrorCode(event[1]), event[2])
             elif kind == _EV_LOG:
                 self._easy_log(LogLevel(event[1]), "%s", event[2])
             elif kind == _EV_RETRY:
@@ -1548,17 +1548,18 @@ class Client(_CallbackMixin):
             info._set_as_published()
 
     def _handle_disconnected(
-        self,
-        rc: MQTTErrorCode,
-        server_code: Optional[int] = None,
-        server_raw: Optional[bytes] = None,
+        self, rc: MQTTErrorCode, server: Optional[tuple[Optional[int], bytes]] = None
     ) -> MQTTErrorCode:
         server_reason: Optional[ReasonCode] = None
         server_properties: Optional[Properties] = None
-        if server_code is not None:
-            server_reason = _reason(PacketTypes.DISCONNECT, server_code)
-            if server_raw:
-                server_properties = _properties(PacketTypes.DISCONNECT, server_raw)
+        if server is not None:
+            # A broker's MQTT 5 DISCONNECT: paho passes None for a reason code or properties
+            # the packet did not have.
+            code, raw = server
+            if code is not None:
+                server_reason = _reason(PacketTypes.DISCONNECT, code)
+            if raw:
+                server_properties = _properties(PacketTypes.DISCONNECT, raw)
             self._easy_log(
                 MQTT_LOG_DEBUG, "Received DISCONNECT %s %s", server_reason, server_properties
             )
@@ -1569,7 +1570,7 @@ class Client(_CallbackMixin):
             self._state = _ConnectionState.MQTT_CS_DISCONNECTED
         else:
             self._state = _ConnectionState.MQTT_CS_CONNECTION_LOST
-        self._do_on_disconnect(rc, server_reason, server_properties)
+        self._do_on_disconnect(rc, server is not None, server_reason, server_properties)
         if rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
             return MQTTErrorCode.MQTT_ERR_NO_CONN
         return rc

@@ -43,8 +43,8 @@ pub const EV_PUBLISHED: u8 = 2;
 pub const EV_SUBACK: u8 = 3;
 /// `(kind, mid, reason_codes, props)`; `reason_codes` is empty under MQTT 3.
 pub const EV_UNSUBACK: u8 = 4;
-/// `(kind, rc, server_reason, server_props)` with paho's `MQTT_ERR_*` code; the last two are
-/// the broker's DISCONNECT (MQTT 5) or None.
+/// `(kind, rc, server)` with paho's `MQTT_ERR_*` code; `server` is None, or the broker's MQTT 5
+/// DISCONNECT as `(reason_code or None when the packet had none, props)`.
 pub const EV_DISCONNECTED: u8 = 5;
 /// `(kind, level, message)` with paho's `MQTT_LOG_*` level.
 pub const EV_LOG: u8 = 6;
@@ -141,8 +141,10 @@ fn disconnect_rc(reason: &DisconnectReason) -> u8 {
         DisconnectReason::UserRequested => MQTT_ERR_SUCCESS,
         DisconnectReason::ConnectionLost => MQTT_ERR_CONN_LOST,
         DisconnectReason::KeepaliveTimeout => MQTT_ERR_KEEPALIVE,
-        DisconnectReason::Refused(_) => MQTT_ERR_CONN_REFUSED,
-        DisconnectReason::ProtocolError(_) => MQTT_ERR_PROTOCOL,
+        // paho: only the 3.x return codes 1 to 5 are a refusal, anything else a protocol
+        // error; 0x84 is how the session reports a 3.x broker's 1 under MQTT 5.
+        DisconnectReason::Refused(1..=5 | 0x84) => MQTT_ERR_CONN_REFUSED,
+        DisconnectReason::Refused(_) | DisconnectReason::ProtocolError(_) => MQTT_ERR_PROTOCOL,
     }
 }
 
@@ -220,11 +222,10 @@ fn event_to_py(py: Python<'_>, event: FullEvent, v5: bool) -> PyResult<Bound<'_,
                 }) => (
                     EV_DISCONNECTED,
                     rc,
-                    reason_code,
-                    PyBytes::new(py, &properties),
+                    (reason_code, PyBytes::new(py, &properties)),
                 )
                     .into_pyobject(py),
-                None => (EV_DISCONNECTED, rc, py.None(), py.None()).into_pyobject(py),
+                None => (EV_DISCONNECTED, rc, py.None()).into_pyobject(py),
             }
         }
         FullEvent::RetryConnect { reason } => {

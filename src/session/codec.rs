@@ -85,7 +85,10 @@ pub(crate) enum Incoming {
         properties: Bytes,
     },
     /// A broker's DISCONNECT (MQTT 5 only).
-    Disconnect { reason_code: u8, properties: Bytes },
+    Disconnect {
+        reason_code: Option<u8>,
+        properties: Bytes,
+    },
     /// PINGREQ: a broker should not send one, but paho answers it, so we do.
     PingReq,
     /// PINGRESP.

@@ -118,8 +118,9 @@ pub enum Event {
 /// A DISCONNECT sent by the broker (MQTT 5 only).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerDisconnect {
-    /// The broker's reason code; 0 ("Normal disconnection") when the packet had none.
-    pub reason_code: u8,
+    /// The broker's reason code; None when the packet had none (an empty DISCONNECT, which
+    /// means "Normal disconnection"; paho's VERSION1 callback then gets None).
+    pub reason_code: Option<u8>,
     /// Raw DISCONNECT properties; empty when the packet had none (paho then passes `None`).
     pub properties: Bytes,
 }

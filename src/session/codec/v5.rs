@@ -62,7 +62,8 @@ pub(super) fn decode(byte1: u8, body: &Bytes) -> Result<Incoming, DecodeError> {
         14 => {
             let (reason_code, properties) = reason_and_properties(body, 0, kind, "DISCONNECT")?;
             Incoming::Disconnect {
-                reason_code,
+                // paho tells an empty DISCONNECT (no reason code at all) from reason 0.
+                reason_code: (!body.is_empty()).then_some(reason_code),
                 properties,
             }
         }

@@ -522,7 +522,7 @@ fn ack_decoders_agree_with_rumqttc() {
         vec![FullEvent::Disconnected {
             reason: DisconnectReason::ConnectionLost,
             server: Some(ServerDisconnect {
-                reason_code: 0x8B,
+                reason_code: Some(0x8B),
                 properties: Bytes::copy_from_slice(&bytes[3..]),
             }),
         }]
@@ -925,7 +925,7 @@ fn server_disconnect() {
         vec![FullEvent::Disconnected {
             reason: DisconnectReason::ConnectionLost,
             server: Some(ServerDisconnect {
-                reason_code: 0,
+                reason_code: None,
                 properties: Bytes::new()
             }),
         }]
@@ -946,7 +946,7 @@ fn server_disconnect() {
             vec![FullEvent::Disconnected {
                 reason: DisconnectReason::ConnectionLost,
                 server: Some(ServerDisconnect {
-                    reason_code: code,
+                    reason_code: Some(code),
                     properties
                 }),
             }]
@@ -966,7 +966,7 @@ fn server_disconnect() {
     h.feed_raw(&[0xE0, 1, 0x87]);
     assert!(matches!(
         &h.full()[..],
-        [FullEvent::Disconnected { server: Some(s), .. }] if s.reason_code == 0x87
+        [FullEvent::Disconnected { server: Some(s), .. }] if s.reason_code == Some(0x87)
     ));
     // MQTT 3 has no server DISCONNECT.
     let mut h = Harness::connected(opts("c"));
