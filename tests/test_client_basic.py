@@ -458,3 +458,21 @@ def test_default_client_warns_and_uses_version1(mqtt: ModuleType) -> None:
         warnings.simplefilter("error")
         v2 = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)  # no warning at all
     assert v2.callback_api_version == mqtt.CallbackAPIVersion.VERSION2
+
+
+def test_paho1_names_removed_in_paho2_run_with_a_warning(
+    mqtt: ModuleType, make_client: Callable[..., Any]
+) -> None:
+    """paho 2.0 removed ``message_retry_set`` and ``base62``: a 1.x script calling them stops
+    with AttributeError there; turbomqtt runs it, with a DeprecationWarning."""
+    client = make_client(mqtt, version=1)
+    if is_paho(mqtt):
+        assert not hasattr(client, "message_retry_set") and not hasattr(mqtt, "base62")
+        return
+    with pytest.warns(DeprecationWarning, match="message_retry_set"):
+        assert client.message_retry_set(20) is None
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="Invalid retry"):
+        client.message_retry_set(-1)
+    with pytest.warns(DeprecationWarning, match="base62"):
+        assert mqtt.base62(61) == "Z"
+        assert mqtt.base62(62, padding=3) == "010"

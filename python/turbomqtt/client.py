@@ -271,6 +271,17 @@ def _base62(num: int, base: str = _BASE62, padding: int = 1) -> str:
     return "".join(reversed(digits)).rjust(padding, base[0])
 
 
+def base62(num: int, base: str = _BASE62, padding: int = 1) -> str:
+    """paho 1.x's ``base62`` (removed in paho 2.0, where a 1.x script calling it fails): kept so
+    such scripts run, with a ``DeprecationWarning``."""
+    warnings.warn(
+        "base62() was removed in paho-mqtt 2.0; turbomqtt keeps it for paho 1.x scripts",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return _base62(num, base, padding)
+
+
 def _force_bytes(s: Union[str, bytes]) -> bytes:
     return s.encode("utf-8") if isinstance(s, str) else s
 
@@ -746,6 +757,22 @@ class Client(_CallbackMixin):
             self._reconnect_min_delay = min_delay
             self._reconnect_max_delay = max_delay
             self._reconnect_delay = None
+
+    def message_retry_set(self, retry: int) -> None:
+        """paho 1.x's retry interval for unacknowledged messages (removed in paho 2.0, where a
+        1.x script calling it fails). Accepted with a ``DeprecationWarning`` and otherwise
+        ignored: as in paho 2, QoS 1/2 messages are re-sent when the connection is re-made.
+
+        :raises ValueError: ``retry`` is negative (as paho 1.x).
+        """
+        warnings.warn(
+            "message_retry_set() was removed in paho-mqtt 2.0 and has no effect: unacknowledged "
+            "QoS 1/2 messages are re-sent after a reconnect",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        if retry < 0:
+            raise ValueError("Invalid retry.")
 
     def max_inflight_messages_set(self, inflight: int) -> None:
         """At most ``inflight`` QoS 1/2 messages in flight at once (default 20, 0: no limit)."""
