@@ -476,3 +476,36 @@ def test_paho1_names_removed_in_paho2_run_with_a_warning(
     with pytest.warns(DeprecationWarning, match="base62"):
         assert mqtt.base62(61) == "Z"
         assert mqtt.base62(62, padding=3) == "010"
+
+
+def test_every_payload_type_arrives_as_published(
+    mqtt: ModuleType, make_client: Callable[..., Any], broker: MosquittoBroker, unique_topic: str
+) -> None:
+    """publish() takes str, bytes, bytearray, int, float, bool and None (paho's rules), small
+    and large (a large ``bytes`` is shared with the core, not copied), and a bytearray changed
+    after publish() returned is sent as it was at the call."""
+    client, rec = started(make_client, mqtt, broker)
+    client.subscribe(unique_topic, qos=1)
+    rec.wait("subscribe")
+    big = bytes(range(256)) * 400  # 100 KiB
+    fixed: list[tuple[Any, bytes]] = [
+        ("text é", "text é".encode()),
+        (b"raw\x00bytes", b"raw\x00bytes"),
+        (42, b"42"),
+        (1.5, b"1.5"),
+        (True, b"True"),
+        (None, b""),
+        (big, big),
+        (bytearray(big), big),
+    ]
+    expected: list[bytes] = []
+    for qos in (0, 1):
+        mutable, mutable_big = bytearray(b"before"), bytearray(big)
+        for payload, want in [*fixed, (mutable, b"before"), (mutable_big, big)]:
+            client.publish(unique_topic, payload, qos=qos)
+            expected.append(want)
+        # Changed at once, before the messages can have been written.
+        mutable[:] = b"after!"
+        mutable_big[:10] = b"x" * 10
+    messages = rec.wait("message", len(expected))
+    assert [call.args[0].payload for call in messages] == expected
