@@ -359,6 +359,8 @@ class Client(_CallbackMixin):
         self._logger: Optional[logging.Logger] = None
         self._thread: Optional[threading.Thread] = None
         self._thread_terminate = False
+        # Serialises loop_start()/loop_stop() called from different threads.
+        self._loop_start_lock = threading.Lock()
         # The shared loop (loop_start without a thread of our own): the lane this client is
         # pinned to, its key there, the due time of its next reconnect attempt, whether a
         # start_connect is under way or has just failed; set when loop_stop has taken effect.
@@ -1181,27 +1183,33 @@ class Client(_CallbackMixin):
         behaviour instead: one thread per client, named ``paho-mqtt-client-<client id>``, running
         ``loop_forever()``.
         """
-        if self._thread is not None or self._lane is not None:
-            return MQTTErrorCode.MQTT_ERR_INVAL
-        self._thread_terminate = False
-        if os.environ.get(_THREAD_PER_CLIENT_ENV, "") not in ("", "0"):
-            self._thread = threading.Thread(
-                target=self._thread_main,
-                name=f"paho-mqtt-client-{self._client_id.decode(errors='replace')}",
-                daemon=True,
-            )
-            self._thread.start()
+        # Under the lock until the thread has started, so that a loop_stop() in another thread
+        # never finds a thread it cannot join yet.
+        with self._loop_start_lock:
+            if self._thread is not None or self._lane is not None:
+                return MQTTErrorCode.MQTT_ERR_INVAL
+            self._thread_terminate = False
+            if os.environ.get(_THREAD_PER_CLIENT_ENV, "") not in ("", "0"):
+                self._thread = threading.Thread(
+                    target=self._thread_main,
+                    name=f"paho-mqtt-client-{self._client_id.decode(errors='replace')}",
+                    daemon=True,
+                )
+                self._thread.start()
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            self._lane_failed = False
+            _shared_loop.shared_loop().attach(self)
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        self._lane_failed = False
-        _shared_loop.shared_loop().attach(self)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def loop_stop(self) -> MQTTErrorCode:
         """Stop the ``loop_start`` loop for this client and wait until its callbacks in
         progress have finished (not when called from a callback); it does not disconnect."""
-        lane = self._lane
+        with self._loop_start_lock:
+            lane = self._lane
+            thread = self._thread  # the thread clears self._thread itself when it ends
+            if lane is not None or thread is not None:
+                self._thread_terminate = True
         if lane is not None:
-            self._thread_terminate = True
             loop = _shared_loop.shared_loop()
             if threading.current_thread() is lane.thread:
                 loop.detach(self)  # from a callback: the rest of this batch still runs
@@ -1209,21 +1217,23 @@ class Client(_CallbackMixin):
                 loop.poke(self)
                 self._lane_stopped.wait()
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        thread = self._thread  # the thread clears self._thread itself when it ends
         if thread is None:
             return MQTTErrorCode.MQTT_ERR_INVAL
-        self._thread_terminate = True
         self._core.wakeup()
         if threading.current_thread() != thread:
             thread.join()
-        self._thread = None
+        with self._loop_start_lock:
+            if self._thread is thread:
+                self._thread = None
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _thread_main(self) -> None:
         try:
             self.loop_forever(retry_first_connection=True)
         finally:
-            self._thread = None
+            with self._loop_start_lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
     def _next_reconnect_delay(self) -> float:
         """The wait before the next reconnect attempt: ``min_delay``, doubling up to
