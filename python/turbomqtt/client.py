@@ -255,6 +255,8 @@ _EV_CONNECT_RESULT = _core.EV_CONNECT_RESULT
 
 # Set to 1 for paho's thread per loop_start() client (see Client.loop_start).
 _THREAD_PER_CLIENT_ENV = "TURBOMQTT_LOOP_THREAD_PER_CLIENT"
+# loop_stop() waits for pending acks only while one comes at least this often (seconds).
+_STOP_GRACE = 1.0
 
 
 class Client(_CallbackMixin):
@@ -359,8 +361,9 @@ class Client(_CallbackMixin):
         self._logger: Optional[logging.Logger] = None
         self._thread: Optional[threading.Thread] = None
         self._thread_terminate = False
-        # Serialises loop_start()/loop_stop() called from different threads.
+        # loop_start()/loop_stop() from different threads; and loop_stop()'s wait for acks.
         self._loop_start_lock = threading.Lock()
+        self._stop_wait: Optional[tuple[int, float]] = None
         # The shared loop (loop_start without a thread of our own): the lane this client is
         # pinned to, its key there, the due time of its next reconnect attempt, whether a
         # start_connect is under way or has just failed; set when loop_stop has taken effect.
@@ -1142,7 +1145,7 @@ class Client(_CallbackMixin):
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._loop(timeout)
-                if self._thread_terminate and not self._core.has_pending():
+                if self._thread_terminate and not self._wait_before_stopping():
                     rc = MQTTErrorCode.MQTT_ERR_NOMEM
                     run = False
 
@@ -1203,8 +1206,16 @@ class Client(_CallbackMixin):
 
     def loop_stop(self) -> MQTTErrorCode:
         """Stop the ``loop_start`` loop for this client and wait until its callbacks in
-        progress have finished (not when called from a callback); it does not disconnect."""
+        progress have finished (not when called from a callback); it does not disconnect.
+
+        Like paho's, the loop first waits for the acknowledgements of QoS 1/2 messages in
+        flight, so that their ``on_publish`` runs; unlike paho's, it waits only while they keep
+        arriving: after ``_STOP_GRACE`` seconds (1 s) without one, on a dead or black-holed
+        connection, it stops anyway instead of waiting for keepalive to declare the connection
+        lost. The unacknowledged messages stay stored: they are re-sent, and their
+        ``on_publish`` called, once a loop runs again and the connection is back."""
         with self._loop_start_lock:
+            self._stop_wait = None
             lane = self._lane
             thread = self._thread  # the thread clears self._thread itself when it ends
             if lane is not None or thread is not None:
@@ -1226,6 +1237,21 @@ class Client(_CallbackMixin):
             if self._thread is thread:
                 self._thread = None
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _wait_before_stopping(self) -> bool:
+        """After ``loop_stop()``: whether the loop should go on waiting for the acks of
+        pending QoS 1/2 messages. Yes while there are some and one arrived in the last
+        ``_STOP_GRACE`` seconds (the count of unpublished messages went down)."""
+        if not (self._core.is_open() and self._core.has_pending()):
+            return False
+        with self._pending_lock:
+            pending = len(self._pending_infos)
+        now = time.monotonic()
+        wait = self._stop_wait
+        if wait is None or pending < wait[0]:
+            self._stop_wait = (pending, now + _STOP_GRACE)
+            return True
+        return now < wait[1]
 
     def _thread_main(self) -> None:
         try:
