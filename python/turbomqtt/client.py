@@ -506,6 +506,32 @@ class Client(_CallbackMixin):
         self._max_queued_messages = value
         self._core.set_limits(self._max_inflight_messages, self._max_queued_messages)
 
+    # MQTT's largest remaining length, and paho's only limit on what it accepts.
+    _max_incoming_packet_size = 268_435_455
+
+    @property
+    def max_incoming_packet_size(self) -> int:
+        """The largest packet the broker may send, as its remaining length in bytes
+        (everything after the 2 to 5 byte fixed header: topic, packet id, properties, payload).
+
+        A larger packet is a protocol error: the client drops the connection
+        (``on_disconnect`` with ``MQTT_ERR_PROTOCOL``, then reconnects as after any loss) as
+        soon as the packet's header arrives, without reading or buffering its body. The
+        default, 268,435,455, is the most MQTT can express and what paho accepts; lower it when
+        a broker you do not trust could make the client buffer that much (about 256 MiB) per
+        connection. Not a paho attribute. Any time, also while connected; 1 to 268,435,455.
+        """
+        return self._max_incoming_packet_size
+
+    @max_incoming_packet_size.setter
+    def max_incoming_packet_size(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("max_incoming_packet_size must be an int")
+        if not 1 <= value <= 268_435_455:
+            raise ValueError("max_incoming_packet_size must be between 1 and 268435455")
+        self._core.set_max_incoming_packet_size(value)
+        self._max_incoming_packet_size = value
+
     @property
     def will_topic(self) -> Optional[str]:
         """The will's topic (``""`` when no will is set)."""

@@ -478,6 +478,16 @@ impl PyCoreClient {
         Ok(())
     }
 
+    /// Sets the largest incoming remaining length accepted, now and for every later connection
+    /// (`Client.max_incoming_packet_size`; the Python side checks the range).
+    fn set_max_incoming_packet_size(&self, size: usize) {
+        let mut g = self.lock();
+        g.max_incoming_packet_size = Some(size);
+        if let Some(session) = g.session.as_mut() {
+            session.set_max_packet_size(size);
+        }
+    }
+
     /// Publishes; returns `(rc, mid)` at once.
     fn publish(&self, topic: String, payload: &[u8], qos: u8, retain: bool) -> PyResult<(u8, u16)> {
         let qos = self::qos(qos)?;

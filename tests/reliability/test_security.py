@@ -1,5 +1,6 @@
 """Security defaults (issue 5, item 6): certificates and host names are verified unless the
-user says otherwise; passwords and tokens never appear in logs, reprs or exception messages."""
+user says otherwise; passwords and tokens never appear in logs, reprs or exception messages;
+the incoming packet size has a configurable limit that a hostile broker cannot get past."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import gc
 import logging
 import ssl
 import threading
+import time
 from types import ModuleType
 from typing import Any, Callable
 
@@ -21,7 +23,7 @@ from support.fake_broker import FakeBroker
 from turbomqtt import auth, publish
 from turbomqtt.errors import TokenMalformedError
 
-from .util import bounded
+from .util import bounded, rss_bytes, wait_until
 
 V2 = tmqtt.CallbackAPIVersion.VERSION2
 SECRET = "s3cr3t-Pa55-7f1d9c"
@@ -191,3 +193,81 @@ def test_bad_access_key_is_not_in_the_error() -> None:
         auth.onenet("123456", "dev1", secretish, et=2_000_000_000)
     assert "access_key" in str(excinfo.value)
     assert KEY_BODY not in str(excinfo.value) and "SECRETKEY" not in str(excinfo.value)
+
+
+# ----- the incoming packet size limit --------------------------------------------------------
+
+
+def test_max_incoming_packet_size_is_checked() -> None:
+    client = tmqtt.Client(V2)
+    assert client.max_incoming_packet_size == 268_435_455  # MQTT's maximum, as paho
+    client.max_incoming_packet_size = 1
+    client.max_incoming_packet_size = 268_435_455
+    for bad, error in (
+        (0, ValueError),
+        (268_435_456, ValueError),
+        (True, TypeError),
+        ("1", TypeError),
+    ):
+        with pytest.raises(error):
+            client.max_incoming_packet_size = bad
+    assert client.max_incoming_packet_size == 268_435_455
+
+
+def test_a_packet_over_max_incoming_packet_size_ends_the_connection(
+    fake_broker: FakeBroker, figures: dict[str, Any]
+) -> None:
+    """With a 64 KiB limit, a message of exactly that size is delivered; a PUBLISH announcing
+    100 MiB is a protocol error as soon as its header arrives: on_disconnect at once, nothing
+    of the body buffered however fast the broker pushes it, the socket closed within the core's
+    2 s drain, and a reconnect."""
+    limit = 64 * 1024
+    client = tmqtt.Client(V2, client_id="limit")
+    client.max_incoming_packet_size = limit
+    client.reconnect_delay_set(0.2, 0.2)
+    rec = Recorder().attach(client, "connect", "disconnect", "message")
+    try:
+        client.connect(fake_broker.host, fake_broker.port, keepalive=30)
+        client.loop_start()
+        fake_broker.accept()
+        fake_broker.expect_packet("connect", packets.connect("limit", keepalive=30))
+        fake_broker.send(packets.connack(0))
+        rec.wait("connect", 1)
+        fits = b"p" * (limit - 2 - len(b"t"))  # topic length + topic + payload = limit
+        fake_broker.send(packets.publish("t", fits))
+        assert len(rec.wait("message", 1)[0].args[0].payload) == len(fits)
+        assert not rec.of("disconnect")
+
+        before = rss_bytes()
+        fake_broker.send(b"\x30" + packets.encode_remaining_length(100 * 2**20) + b"\x00\x01t")
+        pushed, started, closed = 0, time.monotonic(), False
+        chunk = b"x" * 65536
+        while not closed and time.monotonic() - started < 6:
+            try:
+                fake_broker.send(chunk)
+                pushed += len(chunk)
+            except OSError:
+                closed = True  # the client dropped the connection
+        took = time.monotonic() - started
+        rec.wait("disconnect", 1)
+        grown = rss_bytes() - before
+        _, reason, _ = rec.first("disconnect")
+        figures["socket_closed_after_s"] = took
+        figures["pushed_before_close_MiB"] = pushed / 2**20
+        figures["rss_growth_MiB"] = grown / 2**20
+        figures["reason"] = str(reason)
+        assert getattr(reason, "is_failure", True) and reason != 0, reason
+        assert grown < 16 * 2**20, figures
+        # The connection ends at once; the socket is dropped after the core's drain of at most
+        # 2 s, during which what arrives is read and thrown away.
+        assert closed, f"the client kept the socket open: {figures}"
+        # It comes back, limit unchanged.
+        fake_broker.accept(timeout=5)
+        fake_broker.expect_packet("connect again", packets.connect("limit", keepalive=30))
+        fake_broker.send(packets.connack(0))
+        rec.wait("connect", 2)
+        assert wait_until(lambda: client.is_connected(), 2)
+        assert client.max_incoming_packet_size == limit
+    finally:
+        bounded(client.disconnect, timeout=5)
+        bounded(client.loop_stop, timeout=5)
