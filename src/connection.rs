@@ -66,6 +66,9 @@ pub struct Inner {
     /// The tasks never log through `log`/pyo3-log: that needs the GIL from a runtime thread,
     /// which can block a worker behind Python code, and panics once the interpreter is gone.
     pub logs: Vec<(u8, String)>,
+    /// The largest incoming remaining length the user allowed
+    /// (`Client.max_incoming_packet_size`); `None` keeps the session's default, MQTT's maximum.
+    pub max_incoming_packet_size: Option<usize>,
 }
 
 /// paho's `MQTT_LOG_DEBUG`.
@@ -134,7 +137,13 @@ impl Shared {
 
 impl Inner {
     /// The session with `opts` (made now, or given the new options), for a new connection.
-    pub fn prepare_session(&mut self, opts: SessionOptions) -> Result<&mut Session, SessionError> {
+    pub fn prepare_session(
+        &mut self,
+        mut opts: SessionOptions,
+    ) -> Result<&mut Session, SessionError> {
+        if let Some(max) = self.max_incoming_packet_size {
+            opts.max_packet_size = max;
+        }
         let session = match self.session.take() {
             Some(mut session) => {
                 session.set_options(opts)?;

@@ -155,10 +155,11 @@ class _Lane:
         """With the events handled: stop, connect, schedule a reconnect, or wait for more."""
         core = client._core
         if client._thread_terminate:
-            if not (core.is_open() and core.has_pending()):
+            if not client._wait_before_stopping():
                 self.loop.detach(client)
             elif client._lane_due is None:
-                # loop_stop() waits for unacknowledged messages, as paho's does; look again.
+                # loop_stop() waits for acks while they keep coming (paho waits for them all,
+                # which on a dead connection means until keepalive gives up); look again.
                 self.loop.schedule(client, 0.05)
             return
         if client._lane_connecting or client._lane_due is not None or core.is_open():

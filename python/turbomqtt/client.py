@@ -326,6 +326,8 @@ _EV_CONNECT_RESULT = _core.EV_CONNECT_RESULT
 
 # Set to 1 for paho's thread per loop_start() client (see Client.loop_start).
 _THREAD_PER_CLIENT_ENV = "TURBOMQTT_LOOP_THREAD_PER_CLIENT"
+# loop_stop() waits for pending acks only while one comes at least this often (seconds).
+_STOP_GRACE = 1.0
 
 
 class Client(_CallbackMixin):
@@ -435,6 +437,9 @@ class Client(_CallbackMixin):
         self._logger: Optional[logging.Logger] = None
         self._thread: Optional[threading.Thread] = None
         self._thread_terminate = False
+        # loop_start()/loop_stop() from different threads; and loop_stop()'s wait for acks.
+        self._loop_start_lock = threading.Lock()
+        self._stop_wait: Optional[tuple[int, float]] = None
         # The shared loop (loop_start without a thread of our own): the lane this client is
         # pinned to, its key there, the due time of its next reconnect attempt, whether a
         # start_connect is under way or has just failed; set when loop_stop has taken effect.
@@ -577,6 +582,32 @@ class Client(_CallbackMixin):
             raise ValueError("Invalid queue size.")
         self._max_queued_messages = value
         self._core.set_limits(self._max_inflight_messages, self._max_queued_messages)
+
+    # MQTT's largest remaining length, and paho's only limit on what it accepts.
+    _max_incoming_packet_size = 268_435_455
+
+    @property
+    def max_incoming_packet_size(self) -> int:
+        """The largest packet the broker may send, as its remaining length in bytes
+        (everything after the 2 to 5 byte fixed header: topic, packet id, properties, payload).
+
+        A larger packet is a protocol error: the client drops the connection
+        (``on_disconnect`` with ``MQTT_ERR_PROTOCOL``, then reconnects as after any loss) as
+        soon as the packet's header arrives, without reading or buffering its body. The
+        default, 268,435,455, is the most MQTT can express and what paho accepts; lower it when
+        a broker you do not trust could make the client buffer that much (about 256 MiB) per
+        connection. Not a paho attribute. Any time, also while connected; 1 to 268,435,455.
+        """
+        return self._max_incoming_packet_size
+
+    @max_incoming_packet_size.setter
+    def max_incoming_packet_size(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("max_incoming_packet_size must be an int")
+        if not 1 <= value <= 268_435_455:
+            raise ValueError("max_incoming_packet_size must be between 1 and 268435455")
+        self._core.set_max_incoming_packet_size(value)
+        self._max_incoming_packet_size = value
 
     @property
     def will_topic(self) -> Optional[str]:
@@ -1321,7 +1352,7 @@ class Client(_CallbackMixin):
             rc = MQTTErrorCode.MQTT_ERR_SUCCESS
             while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._loop(timeout)
-                if self._thread_terminate and not self._core.has_pending():
+                if self._thread_terminate and not self._wait_before_stopping():
                     rc = MQTTErrorCode.MQTT_ERR_NOMEM
                     run = False
 
@@ -1362,27 +1393,41 @@ class Client(_CallbackMixin):
         behaviour instead: one thread per client, named ``paho-mqtt-client-<client id>``, running
         ``loop_forever()``.
         """
-        if self._thread is not None or self._lane is not None:
-            return MQTTErrorCode.MQTT_ERR_INVAL
-        self._thread_terminate = False
-        if os.environ.get(_THREAD_PER_CLIENT_ENV, "") not in ("", "0"):
-            self._thread = threading.Thread(
-                target=self._thread_main,
-                name=f"paho-mqtt-client-{self._client_id.decode(errors='replace')}",
-                daemon=True,
-            )
-            self._thread.start()
+        # Under the lock until the thread has started, so that a loop_stop() in another thread
+        # never finds a thread it cannot join yet.
+        with self._loop_start_lock:
+            if self._thread is not None or self._lane is not None:
+                return MQTTErrorCode.MQTT_ERR_INVAL
+            self._thread_terminate = False
+            if os.environ.get(_THREAD_PER_CLIENT_ENV, "") not in ("", "0"):
+                self._thread = threading.Thread(
+                    target=self._thread_main,
+                    name=f"paho-mqtt-client-{self._client_id.decode(errors='replace')}",
+                    daemon=True,
+                )
+                self._thread.start()
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            self._lane_failed = False
+            _shared_loop.shared_loop().attach(self)
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        self._lane_failed = False
-        _shared_loop.shared_loop().attach(self)
-        return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def loop_stop(self) -> MQTTErrorCode:
         """Stop the ``loop_start`` loop for this client and wait until its callbacks in
-        progress have finished (not when called from a callback); it does not disconnect."""
-        lane = self._lane
+        progress have finished (not when called from a callback); it does not disconnect.
+
+        Like paho's, the loop first waits for the acknowledgements of QoS 1/2 messages in
+        flight, so that their ``on_publish`` runs; unlike paho's, it waits only while they keep
+        arriving: after ``_STOP_GRACE`` seconds (1 s) without one, on a dead or black-holed
+        connection, it stops anyway instead of waiting for keepalive to declare the connection
+        lost. The unacknowledged messages stay stored: they are re-sent, and their
+        ``on_publish`` called, once a loop runs again and the connection is back."""
+        with self._loop_start_lock:
+            self._stop_wait = None
+            lane = self._lane
+            thread = self._thread  # the thread clears self._thread itself when it ends
+            if lane is not None or thread is not None:
+                self._thread_terminate = True
         if lane is not None:
-            self._thread_terminate = True
             loop = _shared_loop.shared_loop()
             if threading.current_thread() is lane.thread:
                 loop.detach(self)  # from a callback: the rest of this batch still runs
@@ -1390,21 +1435,38 @@ class Client(_CallbackMixin):
                 loop.poke(self)
                 self._lane_stopped.wait()
             return MQTTErrorCode.MQTT_ERR_SUCCESS
-        thread = self._thread  # the thread clears self._thread itself when it ends
         if thread is None:
             return MQTTErrorCode.MQTT_ERR_INVAL
-        self._thread_terminate = True
         self._core.wakeup()
         if threading.current_thread() != thread:
             thread.join()
-        self._thread = None
+        with self._loop_start_lock:
+            if self._thread is thread:
+                self._thread = None
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _wait_before_stopping(self) -> bool:
+        """After ``loop_stop()``: whether the loop should go on waiting for the acks of
+        pending QoS 1/2 messages. Yes while there are some and one arrived in the last
+        ``_STOP_GRACE`` seconds (the count of unpublished messages went down)."""
+        if not (self._core.is_open() and self._core.has_pending()):
+            return False
+        with self._pending_lock:
+            pending = len(self._pending_infos)
+        now = time.monotonic()
+        wait = self._stop_wait
+        if wait is None or pending < wait[0]:
+            self._stop_wait = (pending, now + _STOP_GRACE)
+            return True
+        return now < wait[1]
 
     def _thread_main(self) -> None:
         try:
             self.loop_forever(retry_first_connection=True)
         finally:
-            self._thread = None
+            with self._loop_start_lock:
+                if self._thread is threading.current_thread():
+                    self._thread = None
 
     def _next_reconnect_delay(self) -> float:
         """The wait before the next reconnect attempt: ``min_delay``, doubling up to

@@ -118,17 +118,22 @@ pub fn parse_onenet_token(token: &str) -> AuthResult<OneNetToken> {
         return Err(malformed("token", "is empty"));
     }
     let mut values: [Option<String>; 5] = Default::default();
-    for part in token.split('&') {
+    // The messages say where, never what: a part that is not a known field may be a secret
+    // (an access key passed as the token by mistake), and the error text ends up in logs.
+    for (n, part) in token.split('&').enumerate() {
         let Some((name, raw)) = part.split_once('=') else {
             return Err(malformed(
                 "token",
-                format!("{part:?} is not a key=value pair"),
+                format!("part {} is not a key=value pair", n + 1),
             ));
         };
         let Some(index) = FIELDS.iter().position(|f| *f == name) else {
             return Err(malformed(
                 "token",
-                format!("unknown field {name:?} (expected version, res, et, method, sign)"),
+                format!(
+                    "part {} is no field of a token (expected version, res, et, method, sign)",
+                    n + 1
+                ),
             ));
         };
         let field = FIELDS[index];
@@ -229,6 +234,19 @@ mod tests {
         assert_eq!(c.client_id, "Chic_D");
         assert_eq!(c.username, "469948");
         assert_eq!(c.password, TOKEN);
+    }
+
+    /// A key passed where the token goes (arguments swapped) must not come back in the error
+    /// text, which ends up in logs: neither as a part without `=` nor as an unknown field name
+    /// (a padded base64 key contains `=`).
+    #[test]
+    fn malformed_token_errors_do_not_echo_the_token() {
+        let unpadded = KEY.trim_end_matches('=');
+        for bad in [KEY, unpadded, &format!("{TOKEN}&{unpadded}")] {
+            let err = verify_onenet_token(bad, KEY, 0).unwrap_err().to_string();
+            assert!(err.starts_with("malformed token: token: part "), "{err}");
+            assert!(!err.contains(unpadded), "{err}");
+        }
     }
 
     #[test]

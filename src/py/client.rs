@@ -551,6 +551,16 @@ impl PyCoreClient {
         Ok(())
     }
 
+    /// Sets the largest incoming remaining length accepted, now and for every later connection
+    /// (`Client.max_incoming_packet_size`; the Python side checks the range).
+    fn set_max_incoming_packet_size(&self, size: usize) {
+        let mut g = self.lock();
+        g.max_incoming_packet_size = Some(size);
+        if let Some(session) = g.session.as_mut() {
+            session.set_max_packet_size(size);
+        }
+    }
+
     /// Publishes; returns `(rc, mid, qos0_seq)` at once. `qos0_seq` (non-zero for a QoS 0
     /// message queued for the socket) is what `qos0_status`/`wait_qos0` take.
     fn publish(

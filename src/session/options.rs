@@ -176,7 +176,10 @@ pub struct Will {
 }
 
 /// Everything a [`Session`](super::Session) needs before its first CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its `Debug` output, and so the session's, shows whether a password is set but never the
+/// password itself, so that no log line or panic message can carry it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionOptions {
     /// Client identifier as sent. Empty is sent as a zero-length string (the broker assigns
     /// one), exactly as paho does. Bytes rather than `String` because paho accepts `bytes` ids.
@@ -214,6 +217,25 @@ pub struct SessionOptions {
     /// refusing an empty client id, paho retries at once with MQTT 3.1 or a generated id
     /// instead of reporting the refusal. When false such a CONNACK is a protocol error.
     pub reconnect_on_failure: bool,
+}
+
+impl std::fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("client_id", &String::from_utf8_lossy(&self.client_id))
+            .field("clean_session", &self.clean_session)
+            .field("keepalive", &self.keepalive)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field("will", &self.will)
+            .field("protocol", &self.protocol)
+            .field("bridge_mode", &self.bridge_mode)
+            .field("max_inflight", &self.max_inflight)
+            .field("max_queued", &self.max_queued)
+            .field("max_packet_size", &self.max_packet_size)
+            .field("reconnect_on_failure", &self.reconnect_on_failure)
+            .finish()
+    }
 }
 
 impl Default for SessionOptions {

@@ -442,6 +442,18 @@ impl Session {
         self.opts.max_queued = max_queued;
     }
 
+    /// Sets the largest incoming remaining length accepted
+    /// ([`SessionOptions::max_packet_size`]), from the next byte handled on; a larger packet
+    /// then ends the connection with a protocol error as soon as its header is read.
+    pub fn set_max_packet_size(&mut self, max: usize) {
+        self.opts.max_packet_size = max;
+    }
+
+    /// The largest incoming remaining length accepted.
+    pub fn max_packet_size(&self) -> usize {
+        self.opts.max_packet_size
+    }
+
     /// Chooses when received messages are acknowledged (see [`AckMode`]).
     pub fn set_ack_mode(&mut self, mode: AckMode) {
         self.ack_mode = mode;

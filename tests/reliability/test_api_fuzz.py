@@ -197,17 +197,15 @@ def test_random_concurrent_call_sequences(broker: MosquittoBroker, figures: dict
     figures.update(sorted(_STATS.items()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="loop_stop() racing a loop_start() in another thread raises RuntimeError('cannot "
-    "join thread before it is started') (paho 2.x has the same race)",
-)
 def test_loop_start_and_loop_stop_from_two_threads(
     broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Deterministic: loop_start() publishes its Thread object before starting it; a
-    loop_stop() from another thread in that window joins an unstarted thread. The window is
-    widened by a Thread.start() that waits 0.3 s for the loop thread only."""
+    """Thread per client (paho's loop_start): loop_start() used to publish its Thread object
+    before starting it, and a loop_stop() from another thread in that window joined an
+    unstarted thread (RuntimeError, as in paho 2.x). Deterministic: the window is widened by a
+    Thread.start() that waits 0.3 s for the loop thread only. loop_stop() now waits for the
+    start and stops the loop."""
+    monkeypatch.setenv("TURBOMQTT_LOOP_THREAD_PER_CLIENT", "1")
     name = f"race-{uuid.uuid4().hex[:8]}"
     client = mqtt.Client(V2, client_id=name)
     client.connect(broker.host, broker.port)
@@ -225,10 +223,55 @@ def test_loop_start_and_loop_stop_from_two_threads(
     starter.start()
     try:
         assert in_window.wait(5)
-        bounded(client.loop_stop, timeout=5)  # RuntimeError: cannot join thread before ...
+        _, rc = bounded(client.loop_stop, timeout=5)
+        assert rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        starter.join(5)
+        assert client._thread is None, "the loop thread outlived loop_stop()"
+        assert not any(t.name.endswith(name) and t.is_alive() for t in threading.enumerate())
     finally:
         starter.join(5)
         monkeypatch.undo()
+        bounded(client.disconnect, timeout=5)
+        bounded(client.loop_stop, timeout=5)
+
+
+@pytest.mark.parametrize("thread_per_client", [False, True], ids=["shared-loop", "thread"])
+def test_loop_start_and_loop_stop_race_repeatedly(
+    broker: MosquittoBroker, monkeypatch: pytest.MonkeyPatch, thread_per_client: bool
+) -> None:
+    """loop_start() and loop_stop() released together from two threads, many times: neither
+    raises or hangs, and once both are done a last loop_stop() leaves no loop running."""
+    if thread_per_client:
+        monkeypatch.setenv("TURBOMQTT_LOOP_THREAD_PER_CLIENT", "1")
+    else:
+        monkeypatch.delenv("TURBOMQTT_LOOP_THREAD_PER_CLIENT", raising=False)
+    client = mqtt.Client(V2, client_id=f"race-n-{uuid.uuid4().hex[:8]}")
+    client.connect(broker.host, broker.port)
+    errors: list[BaseException] = []
+
+    def together(barrier: threading.Barrier, call: Any) -> None:
+        try:
+            barrier.wait(5)
+            call()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    try:
+        for _ in range(scaled(40)):
+            barrier = threading.Barrier(2)
+            threads = [
+                threading.Thread(target=together, args=(barrier, call), daemon=True)
+                for call in (client.loop_start, client.loop_stop)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(5)
+            assert not any(t.is_alive() for t in threads), "loop_start/loop_stop hung"
+            bounded(client.loop_stop, timeout=5)
+            assert client._thread is None and client._lane is None
+        assert not errors, errors
+    finally:
         bounded(client.disconnect, timeout=5)
         bounded(client.loop_stop, timeout=5)
 

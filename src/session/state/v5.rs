@@ -273,12 +273,15 @@ impl Session {
         }
         let mut properties = m.properties.clone();
         let mut topic = m.topic.as_str();
+        // The alias this packet gives a topic; recorded only once the packet is written, since
+        // the broker learns nothing from a packet that is not sent.
+        let mut sets_alias = None;
         match properties::topic_alias(&m.properties) {
             Some(alias) if alias <= self.server.topic_alias_max => {
                 if m.omit_topic && self.wire_aliases.get(&alias) == Some(&m.topic) {
                     topic = "";
                 } else {
-                    self.wire_aliases.insert(alias, m.topic.clone());
+                    sets_alias = Some(alias);
                 }
             }
             // The broker does not allow this alias (any more): send the topic itself.
@@ -302,6 +305,9 @@ impl Session {
             return Ok(false);
         }
         codec::encode_publish_v5(buf, m.mid, &fields);
+        if let Some(alias) = sets_alias {
+            self.wire_aliases.insert(alias, m.topic.clone());
+        }
         Ok(true)
     }
 

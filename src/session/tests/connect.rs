@@ -190,3 +190,18 @@ fn all_mids_in_use_is_an_error() {
             .unwrap_err();
     assert_eq!(err, SessionError::NoFreeMid);
 }
+
+/// The options' (and so the session's) `Debug` text never shows the password: nothing that logs
+/// or panics with it can leak the credential.
+#[test]
+fn debug_output_hides_the_password() {
+    let mut o = opts("c");
+    o.username = Some("user".to_owned());
+    o.password = Some(b"hunter2-secret".to_vec());
+    let session = Session::new(o.clone()).unwrap();
+    for text in [format!("{o:?}"), format!("{session:?}")] {
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("password: Some(\"<hidden>\")"), "{text}");
+        assert!(text.contains("\"user\""), "{text}");
+    }
+}

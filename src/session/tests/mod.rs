@@ -12,6 +12,7 @@ use rumqttc::mqttbytes::QoS as WireQoS;
 use super::*;
 
 mod connect;
+mod fuzz;
 mod inbound;
 mod lifecycle;
 mod mqtt5;

@@ -801,6 +801,40 @@ fn outgoing_topic_alias() {
     assert_eq!(h.tx(), [0x3A, 9, 0, 3, b'a', b'/', b'b', 0, 2, 0, b'2']);
 }
 
+/// A PUBLISH that sets an alias but is not sent (larger than the broker's Maximum Packet
+/// Size) does not teach the broker the alias: the next message with an empty topic and that
+/// alias goes with its topic. Found by the model fuzzer (`fuzz/model.rs`): the alias used to be
+/// recorded before the size check, and the broker then got an empty topic with an alias it
+/// had never seen, a protocol error that makes it disconnect.
+#[test]
+fn alias_of_an_unsent_publish_is_not_used() {
+    let mut h = Harness::new(v5_opts("c"));
+    let alias1 = block(&[0x23, 0, 1]);
+    // Stored while disconnected: the first sets alias 1 to "a", the second uses it.
+    h.pub5("a", &[b'x'; 200], QoS::AtLeastOnce, &alias1);
+    h.pub5("", b"2", QoS::AtLeastOnce, &alias1);
+    h.s.on_connected(h.now);
+    h.tx();
+    // Maximum Packet Size 30, Topic Alias Maximum 1.
+    h.feed_raw(&connack5(0, &block(&[0x27, 0, 0, 0, 30, 0x22, 0, 1])));
+    assert_eq!(
+        h.tx(),
+        [0x32, 10, 0, 1, b'a', 0, 2, 3, 0x23, 0, 1, b'2'],
+        "the full topic, since the broker never saw alias 1 set"
+    );
+    assert_eq!(
+        h.full()[1],
+        FullEvent::Published {
+            mid: 1,
+            reason_code: 0x95,
+            properties: Bytes::new(),
+        }
+    );
+    // Now the broker knows it.
+    h.pub5("", b"3", QoS::AtMostOnce, &alias1);
+    assert_eq!(h.tx(), [0x30, 7, 0, 0, 3, 0x23, 0, 1, b'3']);
+}
+
 /// Incoming aliases: a topic with an alias records it, an empty topic gets it filled in (the
 /// properties keep the alias, as paho's `msg.properties` does); unknown, zero, above our Topic
 /// Alias Maximum, or an empty topic without alias are protocol errors; a reconnect forgets.
