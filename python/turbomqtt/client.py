@@ -965,6 +965,8 @@ class Client(_CallbackMixin):
             args += (self._connect_properties,)
         self._easy_log(MQTT_LOG_DEBUG, fmt, *args)
         connect_properties = self._connect_properties if v5 else None
+        if v5:
+            connect_properties = self._declare_incoming_limit(connect_properties)
         will_properties = self._will_properties if v5 and self._will else None
         return {
             "transport": self._transport,
@@ -990,6 +992,21 @@ class Client(_CallbackMixin):
             "connect_properties": b"" if connect_properties is None else connect_properties.pack(),
             "will_properties": b"" if will_properties is None else will_properties.pack(),
         }
+
+    def _declare_incoming_limit(self, props: Optional[Properties]) -> Optional[Properties]:
+        """MQTT 5: with ``max_incoming_packet_size`` lowered, CONNECT says so in its Maximum
+        Packet Size (unless the user's properties already set one), so the broker drops the
+        larger messages instead of sending them and having the connection closed for them."""
+        limit = self._max_incoming_packet_size
+        if limit >= _MAX_PAYLOAD or (props is not None and hasattr(props, "MaximumPacketSize")):
+            return props
+        # MaximumPacketSize counts the whole packet: fixed header byte and length bytes too.
+        length_bytes = 1 if limit < 128 else 2 if limit < 16384 else 3 if limit < 2097152 else 4
+        declared = Properties(PacketTypes.CONNECT)
+        if props is not None:
+            declared.unpack(props.pack())
+        declared.MaximumPacketSize = limit + 1 + length_bytes
+        return declared
 
     def _lane_begin_connect(self) -> None:
         """The shared loop's ``reconnect()``: starts the attempt and returns at once; the

@@ -271,3 +271,33 @@ def test_a_packet_over_max_incoming_packet_size_ends_the_connection(
     finally:
         bounded(client.disconnect, timeout=5)
         bounded(client.loop_stop, timeout=5)
+
+
+def test_mqtt5_declares_max_incoming_packet_size_so_the_broker_drops_bigger_messages(
+    broker: MosquittoBroker, unique_topic: str
+) -> None:
+    """Under MQTT 5 the lowered limit goes out as CONNECT's Maximum Packet Size: mosquitto then
+    drops a message too big for this client (instead of sending it and having the connection
+    closed for it), and the next, smaller message still arrives on the same connection."""
+    limit = 1000
+    receiver = tmqtt.Client(V2, protocol=tmqtt.MQTTv5)
+    receiver.max_incoming_packet_size = limit
+    rec = Recorder().attach(receiver, "connect", "disconnect", "message", "subscribe")
+    sender = tmqtt.Client(V2, protocol=tmqtt.MQTTv5)
+    try:
+        receiver.connect(broker.host, broker.port, keepalive=30)
+        receiver.loop_start()
+        rec.wait("connect")
+        receiver.subscribe(unique_topic, qos=1)
+        rec.wait("subscribe")
+        sender.connect(broker.host, broker.port, keepalive=30)
+        sender.loop_start()
+        for size in (5000, limit - 100):
+            sender.publish(unique_topic, b"z" * size, qos=1).wait_for_publish(5)
+        message = rec.wait("message")[0].args[0]
+        assert len(message.payload) == limit - 100
+        assert rec.of("disconnect") == [] and receiver.is_connected()
+    finally:
+        for client in (sender, receiver):
+            bounded(client.disconnect, timeout=5)
+            bounded(client.loop_stop, timeout=5)
