@@ -25,12 +25,16 @@ What it measures (every number comes from this run; nothing is hard-coded):
   publishes N stdin lines over one connection, ``-M`` as the libraries' in-flight window,
   counted by the same raw subscriber; its CPU is the child's rusage. Timed from the first
   arrival, since its start and CONNECT cannot be seen (``mosquitto_pub_worker.py``).
+* ``gmqtt`` rows (``publish_qos{0,1,2}``, ``receive``, ``latency_qos{0,1}``, 16 B): the
+  same measurements through gmqtt's asyncio API, its loop in the worker's main thread,
+  MQTT 3.1.1 (``gmqtt_worker.py`` says where gmqtt's way differs: no in-flight limit, so
+  QoS 0/1 send everything at once and QoS 2 is paced by the bench to 20 in flight).
 
 "CPU µs/msg" is the worker's own user + sys time (``getrusage(RUSAGE_SELF)``, all its
 threads, not the broker's or the helper's) divided by messages (round trips, clients,
 connects): the figure the broker cannot hide. Each measurement runs in a fresh
 ``--worker`` subprocess against one private mosquitto (``broker.py``); the parent runs
-the implementations alternately (paho, turbomqtt, mosquitto_pub, raw, paho, ...) for
+the implementations alternately (paho, turbomqtt, gmqtt, mosquitto_pub, raw, paho, ...) for
 ``--rounds`` rounds and prints the median, min and max per row, and ratios of the
 medians: turbomqtt / paho on the turbomqtt row, turbomqtt / this row on each reference
 row (above 1 is better for rates, below 1 for times, sizes and threads). A client that
@@ -65,10 +69,10 @@ import rawmqtt  # noqa: E402
 
 HOST = "127.0.0.1"
 MODULES = {"paho": "paho.mqtt.client", "turbomqtt": "turbomqtt.client"}
-# paho and turbomqtt run through the same paho API (MODULES); the mosquitto_pub command
-# has its own worker (mosquitto_pub_worker.py) and runs only in the scenarios where
-# issue 6 compares turbomqtt with it.
-IMPLS = (*MODULES, "mosquitto_pub")
+# paho and turbomqtt run through the same paho API (MODULES); gmqtt (asyncio) and the
+# mosquitto_pub command have their own workers (gmqtt_worker.py, mosquitto_pub_worker.py)
+# and run only in the scenarios where issue 6 compares turbomqtt with them.
+IMPLS = (*MODULES, "gmqtt", "mosquitto_pub")
 # max_inflight_messages_set() for both libraries. QoS 2 uses 20, mosquitto's default
 # max_inflight_messages: mosquitto 2.0.11 stalls a MQTT 3.1.1 publisher that keeps more
 # than that many QoS 2 messages in flight (both libraries stop after exactly 100 with 100).
@@ -101,7 +105,7 @@ def _scenarios() -> dict[str, Scenario]:
             if not n:
                 continue
             # the other clients where issue 6 compares with them: 16 B payloads
-            impls = (*both, "mosquitto_pub") if size == 16 else both
+            impls: tuple[str, ...] = (*both, "gmqtt", "mosquitto_pub") if size == 16 else both
             impls = (*impls, "raw") if qos == 0 else impls
             params = {"qos": qos, "size": size, "n": n}
             quick = {**params, "n": max(200, n // 40)}
@@ -109,11 +113,12 @@ def _scenarios() -> dict[str, Scenario]:
     for (suffix, size), n in zip(SIZES.items(), (200_000, 100_000, 5_000)):
         params = {"size": size, "n": n}
         quick = {**params, "n": max(200, n // 40)}
-        out.append(Scenario(f"receive{suffix}", "receive", (*both, "raw"), params, quick))
+        impls = (*both, "gmqtt", "raw") if size == 16 else (*both, "raw")
+        out.append(Scenario(f"receive{suffix}", "receive", impls, params, quick))
     for qos in (0, 1):
         params = {"qos": qos, "n": 2000, "warmup": 100}
         quick = {"qos": qos, "n": 200, "warmup": 20}
-        out.append(Scenario(f"latency_qos{qos}", "latency", both, params, quick))
+        out.append(Scenario(f"latency_qos{qos}", "latency", (*both, "gmqtt"), params, quick))
     out.append(Scenario("clients_1000", "clients", both, {"n": 1000}, {"n": 50}, 240.0))
     out.append(Scenario("tls_connect", "tls", both, {"n": 100}, {"n": 5}))
     out.append(Scenario("import", "import", both, {"n": 5}, {"n": 2}))
@@ -421,8 +426,12 @@ def run_worker(args: argparse.Namespace) -> None:
     scenario = SCENARIOS[args.worker]
     params = scenario.quick if args.quick else scenario.params
     timeout = scenario.budget(args.quick) - 8  # inner waits give up before the parent kills us
-    # a client outside the paho API lives in its own module, imported only where it runs
-    if args.impl == "mosquitto_pub":
+    # the other clients live in their own modules, imported only where they run
+    if args.impl == "gmqtt":
+        import gmqtt_worker
+
+        result = gmqtt_worker.run(scenario.kind, args.port, params, timeout)
+    elif args.impl == "mosquitto_pub":
         import mosquitto_pub_worker
 
         result = mosquitto_pub_worker.work_publish(args.port, params, timeout)
@@ -511,7 +520,7 @@ def notes_for(kind: str, runs: list[dict[str, Any]]) -> str:
         notes.append(f"connected {min(r['connected'] for r in ok)}/{ok[0]['n']}")
         notes.append(f"RSS before clients {statistics.median(r['rss0_mb'] for r in ok):.1f} MB")
         notes.append(f"threading.active_count {max(r['active_count'] for r in ok)}")
-    for r in ok:  # what a worker says about how it measured (mosquitto_pub)
+    for r in ok:  # what a worker says about how it measured (gmqtt, mosquitto_pub)
         if r.get("note") and r["note"] not in notes:
             notes.append(r["note"])
     startup = [r["startup_ms"] for r in ok if r.get("startup_ms") is not None]
@@ -527,7 +536,7 @@ def notes_for(kind: str, runs: list[dict[str, Any]]) -> str:
 
 
 # Rows that turbomqtt is compared with in the "turbomqtt/this" column; paho has its own column.
-REFERENCES = ("mosquitto_pub", "raw")
+REFERENCES = ("gmqtt", "mosquitto_pub", "raw")
 
 
 def ratio(med: float | None, base: float | None) -> str:
@@ -607,6 +616,7 @@ def machine() -> dict[str, str]:
         "mosquitto": mosquitto_version(find_mosquitto()),
         "paho-mqtt": version("paho-mqtt"),
         "turbomqtt": version("turbomqtt"),
+        "gmqtt": version("gmqtt"),
         "mosquitto_pub": mosquitto_pub_version(),
     }
 
@@ -623,6 +633,8 @@ def missing(impl: str) -> str | None:
     """Why ``impl`` cannot run on this machine, or None. Its rows then say so in the table."""
     if impl in MODULES and importlib.util.find_spec(MODULES[impl].split(".")[0]) is None:
         return f"NOT INSTALLED: {impl} cannot be imported (make deps)"
+    if impl == "gmqtt" and importlib.util.find_spec("gmqtt") is None:
+        return "NOT INSTALLED: gmqtt cannot be imported (make deps, or pip install gmqtt)"
     if impl == "mosquitto_pub" and shutil.which("mosquitto_pub") is None:
         return (
             "NOT INSTALLED: no mosquitto_pub on PATH (make deps: apt-get install mosquitto-clients)"

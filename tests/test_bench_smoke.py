@@ -1,9 +1,9 @@
 """Keep ``benches/bench_clients.py`` from rotting: ``--quick`` runs of a few scenarios.
 
 Runs the benchmark as a subprocess (its own private mosquitto; paho-mqtt and turbomqtt
-side by side with the raw-socket and mosquitto_pub reference rows) and checks that it
-printed a markdown table with a number in every median cell and the ratios filled in.
-mosquitto or mosquitto_pub missing is a failure, not a skip: the rows say FAIL.
+side by side with the gmqtt, mosquitto_pub and raw-socket reference rows) and checks that
+it printed a markdown table with a number in every median cell and the ratios filled in.
+mosquitto, mosquitto_pub or gmqtt missing is a failure, not a skip: the rows say FAIL.
 """
 
 from __future__ import annotations
@@ -45,30 +45,42 @@ def test_bench_clients_quick_produces_a_table() -> None:
     assert seen == {
         ("publish_qos0", "paho"),
         ("publish_qos0", "turbomqtt"),
+        ("publish_qos0", "gmqtt"),
         ("publish_qos0", "mosquitto_pub"),
         ("publish_qos0", "raw"),
         ("latency_qos0 p50", "paho"),
         ("latency_qos0 p50", "turbomqtt"),
+        ("latency_qos0 p50", "gmqtt"),
         ("latency_qos0 p99", "paho"),
         ("latency_qos0 p99", "turbomqtt"),
+        ("latency_qos0 p99", "gmqtt"),
     }, cells
     ratio = next(c[PAHO] for c in cells if c[:2] == ["publish_qos0", "turbomqtt"])
     assert RATIO.match(ratio), ratio
-    for ref in ("mosquitto_pub", "raw"):
+    for ref in ("gmqtt", "mosquitto_pub", "raw"):
         ratio = next(c[THIS] for c in cells if c[:2] == ["publish_qos0", ref])
         assert RATIO.match(ratio), (ref, ratio)
+    ratio = next(c[THIS] for c in cells if c[:2] == ["latency_qos0 p50", "gmqtt"])
+    assert RATIO.match(ratio), ratio
 
 
-def test_bench_clients_quick_mosquitto_pub_rows() -> None:
-    """mosquitto_pub at QoS 1 and 2: its in-flight window and acknowledgements."""
+def test_bench_clients_quick_reference_rows() -> None:
+    """gmqtt and mosquitto_pub at QoS 1 and 2 (acknowledgements, in-flight windows, the
+    bench's pacing of gmqtt at QoS 2) and gmqtt's on_message receive, beside turbomqtt."""
     cells = quick_table(
-        "--scenarios", "publish_qos1,publish_qos2", "--impls", "turbomqtt,mosquitto_pub"
+        *("--scenarios", "publish_qos1,publish_qos2,receive"),
+        *("--impls", "turbomqtt,gmqtt,mosquitto_pub"),
     )
     seen = {(c[0], c[1]) for c in cells}
+    refs = ("gmqtt", "mosquitto_pub")
     assert seen == {
-        (f"publish_qos{q}", impl) for q in (1, 2) for impl in ("turbomqtt", "mosquitto_pub")
+        *((f"publish_qos{q}", impl) for q in (1, 2) for impl in ("turbomqtt", *refs)),
+        ("receive", "turbomqtt"),
+        ("receive", "gmqtt"),
+        ("receive", "raw"),
     }, cells
     for c in cells:
-        if c[1] == "mosquitto_pub":
+        if c[1] in refs:
             assert RATIO.match(c[THIS]), c
-            assert "delivered" in c[9] and "LOST" not in c[9], c
+            counted = re.search(r"(?:delivered|received) ([0-9]+)/([0-9]+)", c[9])
+            assert counted and counted[1] == counted[2], c
