@@ -9,10 +9,11 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 .PHONY: deps
-deps: ## install what the tests need: mosquitto (apt-get, where missing) and the Python tools
-	@command -v mosquitto >/dev/null 2>&1 || command -v /usr/sbin/mosquitto >/dev/null 2>&1 || \
+deps: ## install what the tests need: mosquitto and mosquitto_pub (apt-get, where missing) and the Python tools
+	@{ command -v mosquitto >/dev/null 2>&1 || command -v /usr/sbin/mosquitto >/dev/null 2>&1; } && \
+		command -v mosquitto_pub >/dev/null 2>&1 || \
 		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto mosquitto-clients; }
-	$(PIP) install -q --disable-pip-version-check 'maturin>=1.7,<2' 'pytest>=7' 'pytest-timeout>=2' 'paho-mqtt>=2.1' 'ruff>=0.5' 'mypy>=1.10' 'cryptography>=41' 'hypothesis>=6' 'psutil>=5'
+	$(PIP) install -q --disable-pip-version-check 'maturin>=1.7,<2' 'pytest>=7' 'pytest-timeout>=2' 'paho-mqtt>=2.1' 'gmqtt>=0.8' 'ruff>=0.5' 'mypy>=1.10' 'cryptography>=41' 'hypothesis>=6' 'psutil>=5'
 
 .PHONY: dev
 dev: ## build and install the package from this tree

@@ -1,4 +1,5 @@
-"""turbomqtt against paho-mqtt, side by side in one run, through the same paho API.
+"""turbomqtt against paho-mqtt, side by side in one run, through the same paho API,
+with reference rows for the other clients issue 6 compares with.
 
     python benches/bench_clients.py [--rounds 3] [--quick] [--scenarios a,b] [--json out.json]
 
@@ -20,24 +21,36 @@ What it measures (every number comes from this run; nothing is hard-coded):
 * ``import``: ``import <module>.client`` in a fresh interpreter, median of 5.
 * ``raw`` rows: the same publish/receive done by ``rawmqtt.py`` in the worker, QoS 0
   packets batched into large ``sendall`` calls: the ceiling of this machine and broker.
+* ``mosquitto_pub`` rows (``publish_qos{0,1,2}``, 16 B): one ``mosquitto_pub -l`` process
+  publishes N stdin lines over one connection, ``-M`` as the libraries' in-flight window,
+  counted by the same raw subscriber; its CPU is the child's rusage. Timed from the first
+  arrival, since its start and CONNECT cannot be seen (``mosquitto_pub_worker.py``).
+* ``gmqtt`` rows (``publish_qos{0,1,2}``, ``receive``, ``latency_qos{0,1}``, 16 B): the
+  same measurements through gmqtt's asyncio API, its loop in the worker's main thread,
+  MQTT 3.1.1 (``gmqtt_worker.py`` says where gmqtt's way differs: no in-flight limit, so
+  QoS 0/1 send everything at once and QoS 2 is paced by the bench to 20 in flight).
 
 "CPU µs/msg" is the worker's own user + sys time (``getrusage(RUSAGE_SELF)``, all its
 threads, not the broker's or the helper's) divided by messages (round trips, clients,
 connects): the figure the broker cannot hide. Each measurement runs in a fresh
 ``--worker`` subprocess against one private mosquitto (``broker.py``); the parent runs
-the implementations alternately (paho, turbomqtt, raw, paho, ...) for ``--rounds``
-rounds and prints the median, min and max per row, and the ratio turbomqtt / paho of
-the medians (above 1 is better for rates, below 1 for times, sizes and threads).
+the implementations alternately (paho, turbomqtt, gmqtt, mosquitto_pub, raw, paho, ...) for
+``--rounds`` rounds and prints the median, min and max per row, and ratios of the
+medians: turbomqtt / paho on the turbomqtt row, turbomqtt / this row on each reference
+row (above 1 is better for rates, below 1 for times, sizes and threads). A client that
+is not installed still gets its rows, marked FAIL and NOT INSTALLED.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import importlib.util
 import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +69,10 @@ import rawmqtt  # noqa: E402
 
 HOST = "127.0.0.1"
 MODULES = {"paho": "paho.mqtt.client", "turbomqtt": "turbomqtt.client"}
+# paho and turbomqtt run through the same paho API (MODULES); gmqtt (asyncio) and the
+# mosquitto_pub command have their own workers (gmqtt_worker.py, mosquitto_pub_worker.py)
+# and run only in the scenarios where issue 6 compares turbomqtt with them.
+IMPLS = (*MODULES, "gmqtt", "mosquitto_pub")
 # max_inflight_messages_set() for both libraries. QoS 2 uses 20, mosquitto's default
 # max_inflight_messages: mosquitto 2.0.11 stalls a MQTT 3.1.1 publisher that keeps more
 # than that many QoS 2 messages in flight (both libraries stop after exactly 100 with 100).
@@ -87,18 +104,21 @@ def _scenarios() -> dict[str, Scenario]:
         for (suffix, size), n in zip(SIZES.items(), per_size):
             if not n:
                 continue
-            impls = (*both, "raw") if qos == 0 else both
+            # the other clients where issue 6 compares with them: 16 B payloads
+            impls: tuple[str, ...] = (*both, "gmqtt", "mosquitto_pub") if size == 16 else both
+            impls = (*impls, "raw") if qos == 0 else impls
             params = {"qos": qos, "size": size, "n": n}
             quick = {**params, "n": max(200, n // 40)}
             out.append(Scenario(f"publish_qos{qos}{suffix}", "publish", impls, params, quick))
     for (suffix, size), n in zip(SIZES.items(), (200_000, 100_000, 5_000)):
         params = {"size": size, "n": n}
         quick = {**params, "n": max(200, n // 40)}
-        out.append(Scenario(f"receive{suffix}", "receive", (*both, "raw"), params, quick))
+        impls = (*both, "gmqtt", "raw") if size == 16 else (*both, "raw")
+        out.append(Scenario(f"receive{suffix}", "receive", impls, params, quick))
     for qos in (0, 1):
         params = {"qos": qos, "n": 2000, "warmup": 100}
         quick = {"qos": qos, "n": 200, "warmup": 20}
-        out.append(Scenario(f"latency_qos{qos}", "latency", both, params, quick))
+        out.append(Scenario(f"latency_qos{qos}", "latency", (*both, "gmqtt"), params, quick))
     out.append(Scenario("clients_1000", "clients", both, {"n": 1000}, {"n": 50}, 240.0))
     out.append(Scenario("tls_connect", "tls", both, {"n": 100}, {"n": 5}))
     out.append(Scenario("import", "import", both, {"n": 5}, {"n": 2}))
@@ -406,7 +426,16 @@ def run_worker(args: argparse.Namespace) -> None:
     scenario = SCENARIOS[args.worker]
     params = scenario.quick if args.quick else scenario.params
     timeout = scenario.budget(args.quick) - 8  # inner waits give up before the parent kills us
-    if scenario.kind == "publish":
+    # the other clients live in their own modules, imported only where they run
+    if args.impl == "gmqtt":
+        import gmqtt_worker
+
+        result = gmqtt_worker.run(scenario.kind, args.port, params, timeout)
+    elif args.impl == "mosquitto_pub":
+        import mosquitto_pub_worker
+
+        result = mosquitto_pub_worker.work_publish(args.port, params, timeout)
+    elif scenario.kind == "publish":
         result = work_publish(args.impl, args.port, params, timeout)
     elif scenario.kind == "receive":
         result = work_receive(args.impl, args.port, params, timeout)
@@ -476,9 +505,10 @@ def notes_for(kind: str, runs: list[dict[str, Any]]) -> str:
     ok = [r for r in runs if "error" not in r]
     notes = []
     if kind == "publish" and ok:
-        sent = statistics.median(r["sent_rate"] for r in ok)
+        sent = [r["sent_rate"] for r in ok if r.get("sent_rate")]
         lost = [r["n"] - r["delivered"] for r in ok]
-        notes.append(f"publish() returned at {sent:,.0f}/s")
+        if sent:
+            notes.append(f"publish() returned at {statistics.median(sent):,.0f}/s")
         notes.append(
             f"delivered {min(r['delivered'] for r in ok)}/{ok[0]['n']}"
             + (f" (LOST up to {max(lost)})" if max(lost) else "")
@@ -490,44 +520,70 @@ def notes_for(kind: str, runs: list[dict[str, Any]]) -> str:
         notes.append(f"connected {min(r['connected'] for r in ok)}/{ok[0]['n']}")
         notes.append(f"RSS before clients {statistics.median(r['rss0_mb'] for r in ok):.1f} MB")
         notes.append(f"threading.active_count {max(r['active_count'] for r in ok)}")
+    for r in ok:  # what a worker says about how it measured (gmqtt, mosquitto_pub)
+        if r.get("note") and r["note"] not in notes:
+            notes.append(r["note"])
+    startup = [r["startup_ms"] for r in ok if r.get("startup_ms") is not None]
+    if startup:
+        notes.append(f"start + CONNECT ({statistics.median(startup):,.0f} ms) not timed")
     for r in runs:
         detail = r.get("error") or r.get("error_detail")
-        if detail and detail not in notes:
-            notes.append(("FAILED: " if "error" in r else "") + detail)
+        if detail:
+            detail = ("FAILED: " if "error" in r else "") + detail
+            if detail not in notes:
+                notes.append(detail)
     return "; ".join(notes)
 
 
+# Rows that turbomqtt is compared with in the "turbomqtt/this" column; paho has its own column.
+REFERENCES = ("gmqtt", "mosquitto_pub", "raw")
+
+
+def ratio(med: float | None, base: float | None) -> str:
+    """The ratio of two medians, as the table prints it; FAIL if turbomqtt's is missing."""
+    if med is None:
+        return "FAIL"
+    return f"{med / base:.3g}x" if base else ""
+
+
 def build_table(results: dict[str, dict[str, list[dict[str, Any]]]]) -> str:
-    head = "| scenario | impl | unit | median | min | max | CPU µs/msg | turbomqtt/paho | notes |"
-    lines = [head, "|" + "---|" * 9]
+    head = (
+        "| scenario | impl | unit | median | min | max | CPU µs/msg "
+        "| turbomqtt/paho | turbomqtt/this | notes |"
+    )
+    lines = [head, "|" + "---|" * 10]
     for name, by_impl in results.items():
         scenario = SCENARIOS[name]
         for key, suffix, unit, spec in ROWS[scenario.kind]:
-            medians: dict[str, float | None] = {}
-            for impl, runs in by_impl.items():
-                values = [
+            values = {
+                impl: [
                     r["metrics"][key]
                     for r in runs
                     if "error" not in r and r["metrics"].get(key) is not None
                 ]
-                med = statistics.median(values) if values else None
-                medians[impl] = med
+                for impl, runs in by_impl.items()
+            }
+            medians = {i: statistics.median(v) if v else None for i, v in values.items()}
+            turbo = medians.get("turbomqtt")
+            has_turbo = "turbomqtt" in medians
+            for impl, runs in by_impl.items():
+                med, vals = medians[impl], values[impl]
                 cpus = [r["cpu_us"] for r in runs if "error" not in r and r.get("cpu_us")]
                 cpu = fmt(statistics.median(cpus) if cpus else None, "{:,.2f}")
-                ratio = ""
-                if impl == "turbomqtt" and med is not None and medians.get("paho"):
-                    ratio = f"{med / medians['paho']:.3g}x"  # type: ignore[operator]
-                if impl == "turbomqtt" and med is None:
-                    ratio = "FAIL"
+                vs_paho = ratio(turbo, medians.get("paho")) if impl == "turbomqtt" else ""
+                vs_this = ""
+                if impl in REFERENCES and has_turbo:
+                    vs_this = ratio(turbo, med) if med is not None else "—"
                 cells = [
                     name + suffix,
                     impl,
                     unit,
-                    fmt(med, spec) if values else "FAIL",
-                    fmt(min(values) if values else None, spec),
-                    fmt(max(values) if values else None, spec),
+                    fmt(med, spec) if vals else "FAIL",
+                    fmt(min(vals) if vals else None, spec),
+                    fmt(max(vals) if vals else None, spec),
                     cpu if key == ROWS[scenario.kind][0][0] else "",
-                    ratio,
+                    vs_paho,
+                    vs_this,
                     notes_for(scenario.kind, runs) if key == ROWS[scenario.kind][0][0] else "",
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
@@ -560,7 +616,30 @@ def machine() -> dict[str, str]:
         "mosquitto": mosquitto_version(find_mosquitto()),
         "paho-mqtt": version("paho-mqtt"),
         "turbomqtt": version("turbomqtt"),
+        "gmqtt": version("gmqtt"),
+        "mosquitto_pub": mosquitto_pub_version(),
     }
+
+
+def mosquitto_pub_version() -> str:
+    binary = shutil.which("mosquitto_pub")
+    if binary is None:
+        return "not installed"
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True, check=False).stdout
+    return next((line for line in out.splitlines() if " version " in line), "unknown").strip()
+
+
+def missing(impl: str) -> str | None:
+    """Why ``impl`` cannot run on this machine, or None. Its rows then say so in the table."""
+    if impl in MODULES and importlib.util.find_spec(MODULES[impl].split(".")[0]) is None:
+        return f"NOT INSTALLED: {impl} cannot be imported (make deps)"
+    if impl == "gmqtt" and importlib.util.find_spec("gmqtt") is None:
+        return "NOT INSTALLED: gmqtt cannot be imported (make deps, or pip install gmqtt)"
+    if impl == "mosquitto_pub" and shutil.which("mosquitto_pub") is None:
+        return (
+            "NOT INSTALLED: no mosquitto_pub on PATH (make deps: apt-get install mosquitto-clients)"
+        )
+    return None
 
 
 def run_parent(args: argparse.Namespace) -> int:
@@ -574,11 +653,20 @@ def run_parent(args: argparse.Namespace) -> int:
         if unknown:
             print(f"unknown scenarios {unknown}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
             return 2
-    impls = [i.strip() for i in args.impls.split(",")]
+    impls = [i.strip() for i in args.impls.split(",") if i.strip()]
+    if set(impls) - set(IMPLS):
+        print(
+            f"unknown impls {sorted(set(impls) - set(IMPLS))}; known: {', '.join(IMPLS)}",
+            file=sys.stderr,
+        )
+        return 2
+    absent = {i: why for i in impls if (why := missing(i))}
+    for impl, why in absent.items():
+        print(f"!!! {impl}: {why}; its rows will show FAIL", file=sys.stderr)
     rounds = 1 if args.quick and args.rounds is None else (args.rounds or 3)
     env = machine()
     print(
-        f"# turbomqtt vs paho-mqtt, {rounds} round(s){' (quick)' if args.quick else ''}",
+        f"# {', '.join(impls)}, {rounds} round(s){' (quick)' if args.quick else ''}",
         file=sys.stderr,
     )
     broker = Broker(nodelay=not args.broker_nagle)
@@ -595,7 +683,8 @@ def run_parent(args: argparse.Namespace) -> int:
                         broker.stop(remove=False)
                         broker.start()
                     t = time.monotonic()
-                    res = run_one(scenario, impl, broker, args.quick)
+                    res = {"error": absent[impl]} if impl in absent else {}
+                    res = res or run_one(scenario, impl, broker, args.quick)
                     results[name][impl].append(res)
                     summary = res.get("error") or res.get("metrics")
                     print(
@@ -636,7 +725,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="default 3 (1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="small counts: a smoke run")
     parser.add_argument("--scenarios", default="all", help=f"comma list of: {', '.join(SCENARIOS)}")
-    parser.add_argument("--impls", default="paho,turbomqtt", help="client libraries to compare")
+    parser.add_argument(
+        "--impls", default=",".join(IMPLS), help="clients to compare (the raw rows always run)"
+    )
     parser.add_argument("--json", help="also write all raw results to this file")
     parser.add_argument("--table-from", help="only print the table of a saved --json file")
     parser.add_argument(
