@@ -331,6 +331,10 @@ async fn reader(
         }
         if events {
             shared.notify_events();
+        } else {
+            // An ack that completed a publish reports no event when nobody asked for one;
+            // a wait_published() waiter must still hear of it. Free when nobody waits.
+            shared.notify();
         }
         if !open {
             return drain(rd, buf).await;

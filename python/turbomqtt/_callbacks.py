@@ -77,8 +77,8 @@ def _reason(packet_type: int, code: int) -> ReasonCode:
         return ReasonCode(packet_type, identifier=0x80)
 
 
-# Callbacks that need an event for every QoS 0 message written (see _qos0_events_update).
-_NEED_QOS0_EVENTS = ("on_publish", "on_log")
+# Callbacks that need an event for every finished publish (see _published_events_update).
+_NEED_PUBLISHED_EVENTS = ("on_publish", "on_log")
 
 
 def _callback_property(name: str, doc: str) -> property:
@@ -90,8 +90,8 @@ def _callback_property(name: str, doc: str) -> property:
     def setter(self: Any, func: Optional[Callable[..., Any]]) -> None:
         with self._callback_mutex:
             setattr(self, attr, func)
-        if name in _NEED_QOS0_EVENTS:
-            self._qos0_events_update()
+        if name in _NEED_PUBLISHED_EVENTS:
+            self._published_events_update()
 
     return property(getter, setter, doc=doc)
 
@@ -123,28 +123,34 @@ class _CallbackMixin:
     suppress_exceptions: bool
     _on_log: Optional[Callable[..., Any]]
     _on_publish: Optional[Callable[..., Any]]
-    _qos0_events_always: bool
+    _published_events_always: bool
+    _published_events: bool
 
     def _init_callbacks(self) -> None:
         for name in _CALLBACKS:
             setattr(self, "_" + name, None)
         # A subclass that defines on_publish/on_log as methods always wants the events.
-        self._qos0_events_always = any(
-            not isinstance(getattr(type(self), name, None), property) for name in _NEED_QOS0_EVENTS
+        self._published_events_always = any(
+            not isinstance(getattr(type(self), name, None), property)
+            for name in _NEED_PUBLISHED_EVENTS
         )
+        self._published_events = self._published_events_always
 
-    def _qos0_events_update(self) -> None:
-        """Tell the core whether written QoS 0 messages must be reported one by one: only
-        ``on_publish`` and the log (``on_log``, ``enable_logger``) need that; otherwise their
-        ``MQTTMessageInfo`` asks the core instead, and publishing costs no event per message."""
+    def _published_events_update(self) -> None:
+        """Tell the core whether finished publishes must be reported one by one: only
+        ``on_publish`` and the log (``on_log``, ``enable_logger``) need that; otherwise each
+        ``MQTTMessageInfo`` asks the core instead, and publishing costs no event (no loop
+        wake-up, no Python call) per message."""
+        want = bool(
+            self._published_events_always
+            or self._on_publish is not None
+            or self._on_log is not None
+            or self._logger is not None
+        )
+        self._published_events = want
         core = getattr(self, "_core", None)
         if core is not None:
-            core.set_report_qos0(
-                self._qos0_events_always
-                or self._on_publish is not None
-                or self._on_log is not None
-                or self._logger is not None
-            )
+            core.set_report_published(want)
 
     on_log = _callback_property("on_log", "``on_log(client, userdata, level, buf)``: a log line.")
     on_pre_connect = _callback_property(

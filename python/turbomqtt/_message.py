@@ -50,9 +50,9 @@ class MQTTMessageInfo:
 
     It also unpacks like paho's tuple, ``rc, mid = client.publish(...)``.
 
-    A QoS 0 message queued for the socket is followed without an event per message: the
-    info keeps the client core and the message's QoS 0 sequence number and asks the core
-    (``rc``, :meth:`is_published`, :meth:`wait_for_publish`) how far it got.
+    The message is followed without an event per message: the info keeps the client core
+    and the message's ticket and asks the core (``rc``, :meth:`is_published`,
+    :meth:`wait_for_publish`) how far it got.
     """
 
     __slots__ = ("_condition", "_core", "_iterpos", "_published", "_qos", "_rc", "_seq", "mid")
@@ -93,12 +93,12 @@ class MQTTMessageInfo:
         self._rc = value
 
     def _poll(self, timeout: Optional[float]) -> None:
-        """For a followed QoS 0 message: ask the core (waiting up to ``timeout`` seconds,
-        None: until it is done) and take its answer once it is final."""
+        """For a followed message: ask the core (waiting up to ``timeout`` seconds, None: until
+        it is done) and take its answer once it is final."""
         core, seq = self._core, self._seq
         if core is None or not seq:
             return
-        status = core.qos0_status(seq) if timeout == 0.0 else core.wait_qos0(seq, timeout)
+        status = core.publish_status(seq) if timeout == 0.0 else core.wait_published(seq, timeout)
         if status is None:
             return
         self._core = None
@@ -166,7 +166,7 @@ class MQTTMessageInfo:
         """
         self._check_rc()
         if self._seq:
-            # A followed QoS 0 message: the core waits (GIL released, Ctrl-C honoured).
+            # A followed message: the core waits (GIL released, Ctrl-C honoured).
             self._poll(timeout)
             self._check_rc()
             return

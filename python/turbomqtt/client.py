@@ -460,7 +460,7 @@ class Client(_CallbackMixin):
         self._init_callbacks()
         self.suppress_exceptions = False
         self._core = _core.CoreClient(int(self._protocol))
-        self._qos0_events_update()
+        self._published_events_update()
         _LIVE_CLIENTS.add(self)
 
     def __del__(self) -> None:
@@ -627,7 +627,7 @@ class Client(_CallbackMixin):
     @logger.setter
     def logger(self, value: Optional[logging.Logger]) -> None:
         self._logger = value
-        self._qos0_events_update()
+        self._published_events_update()
 
     @property
     def callback_api_version(self) -> CallbackAPIVersion:
@@ -733,12 +733,12 @@ class Client(_CallbackMixin):
                 return
             logger = logging.getLogger("paho.mqtt.client")
         self._logger = logger
-        self._qos0_events_update()
+        self._published_events_update()
 
     def disable_logger(self) -> None:
         """Stop sending log lines to the logger (``on_log`` is unaffected)."""
         self._logger = None
-        self._qos0_events_update()
+        self._published_events_update()
 
     def username_pw_set(
         self, username: Optional[str], password: Optional[Union[str, bytes]] = None
@@ -1143,13 +1143,11 @@ class Client(_CallbackMixin):
                 rc, mid, seq = self._core.publish_with_properties(
                     topic, local_payload, qos, bool(retain), properties.pack()
                 )
-            if seq:
-                # QoS 0 on its way to the socket: the info follows it through the core.
-                info = MQTTMessageInfo._queued(mid, _RC[rc], qos, self._core, seq)
-            else:
-                info = MQTTMessageInfo._queued(mid, _RC[rc], qos, None, 0)
-                if rc == 0 or (rc == 4 and qos):
-                    self._pending_infos[mid] = info
+            # The info follows the message through the core; an event per message comes
+            # only for on_publish or the log, and then the info is registered to be found.
+            info = MQTTMessageInfo._queued(mid, _RC[rc], qos, self._core if seq else None, seq)
+            if self._published_events and (rc == 0 or (rc == 4 and qos)):
+                self._pending_infos[mid] = info
         if self._on_log is not None or self._logger is not None:
             if self._protocol == MQTTv5:
                 self._easy_log(

@@ -70,9 +70,9 @@ pub struct PyCoreClient {
     shared: Arc<Shared>,
     /// The protocol of the session made before the first connect (`Client(protocol=...)`).
     protocol: ProtocolVersion,
-    /// Whether the session reports QoS 0 messages with events (`set_report_qos0`); kept here
-    /// so a session made later gets it too. Off until Python asks (no `on_publish`).
-    report_qos0: std::sync::atomic::AtomicBool,
+    /// Whether the session reports finished publishes with events (`set_report_published`);
+    /// kept here so a session made later gets it too. Off until Python asks (`on_publish`).
+    report_published: std::sync::atomic::AtomicBool,
 }
 
 fn qos(value: u8) -> PyResult<QoS> {
@@ -282,7 +282,11 @@ fn session_or_default<'a>(
             ..SessionOptions::default()
         };
         let mut session = crate::session::Session::new(opts).map_err(Error::Session)?;
-        session.set_report_qos0(client.report_qos0.load(std::sync::atomic::Ordering::SeqCst));
+        session.set_report_published(
+            client
+                .report_published
+                .load(std::sync::atomic::Ordering::SeqCst),
+        );
         g.session = Some(session);
     }
     g.session
@@ -415,7 +419,10 @@ impl PyCoreClient {
             g.connect_results.clear();
             let session = g.prepare_session(opts).map_err(Error::Session)?;
             session.set_ack_mode(mode);
-            session.set_report_qos0(self.report_qos0.load(std::sync::atomic::Ordering::SeqCst));
+            session.set_report_published(
+                self.report_published
+                    .load(std::sync::atomic::Ordering::SeqCst),
+            );
             session
                 .set_connect_properties(connect_props)
                 .map_err(Error::Request)?;
@@ -451,14 +458,14 @@ fn payload_bytes(payload: &Bound<'_, PyAny>) -> PyResult<Bytes> {
     ))
 }
 
-/// `publish`'s `(rc, mid, qos0_seq)` from what the session made of the message.
+/// `publish`'s `(rc, mid, track)` from what the session made of the message.
 fn publish_outcome(
     result: std::result::Result<PublishHandle, RequestError>,
 ) -> PyResult<(u8, u16, u64)> {
     match result {
         Ok(h) => Ok(match h.status {
-            PublishStatus::Sent | PublishStatus::Queued => (MQTT_ERR_SUCCESS, h.mid, h.qos0_seq),
-            PublishStatus::NotConnected => (MQTT_ERR_NO_CONN, h.mid, 0),
+            PublishStatus::Sent | PublishStatus::Queued => (MQTT_ERR_SUCCESS, h.mid, h.track),
+            PublishStatus::NotConnected => (MQTT_ERR_NO_CONN, h.mid, h.track),
         }),
         Err(RequestError::Session(SessionError::QueueFull { mid })) => {
             Ok((MQTT_ERR_QUEUE_SIZE, mid, 0))
@@ -492,7 +499,7 @@ impl PyCoreClient {
         Ok(Self {
             shared: Arc::new(Shared::default()),
             protocol: protocol_version(protocol)?,
-            report_qos0: std::sync::atomic::AtomicBool::new(false),
+            report_published: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -561,8 +568,8 @@ impl PyCoreClient {
         }
     }
 
-    /// Publishes; returns `(rc, mid, qos0_seq)` at once. `qos0_seq` (non-zero for a QoS 0
-    /// message queued for the socket) is what `qos0_status`/`wait_qos0` take.
+    /// Publishes; returns `(rc, mid, track)` at once. `track` (0: nothing to follow) is what
+    /// `publish_status`/`wait_published` take.
     fn publish(
         &self,
         topic: String,
@@ -688,37 +695,42 @@ impl PyCoreClient {
         Ok(list)
     }
 
-    /// Whether QoS 0 messages report `EV_PUBLISHED` events (paho's `on_publish`, or a log line,
-    /// needs them); without, their callers ask `qos0_status`/`wait_qos0`.
-    fn set_report_qos0(&self, on: bool) {
+    /// Whether finished publishes report `EV_PUBLISHED` events (paho's `on_publish`, or a log
+    /// line, needs them); without, their `MQTTMessageInfo` asks `publish_status`.
+    fn set_report_published(&self, on: bool) {
         let mut g = self.lock();
-        self.report_qos0
+        self.report_published
             .store(on, std::sync::atomic::Ordering::SeqCst);
         if let Some(session) = g.session.as_mut() {
-            session.set_report_qos0(on);
+            session.set_report_published(on);
         }
     }
 
-    /// What became of QoS 0 message `seq`: None while queued, False once written, True if
-    /// its connection closed first.
-    fn qos0_status(&self, seq: u64) -> Option<bool> {
+    /// What became of the message with this `track`: None while on its way, False once
+    /// published, True for a QoS 0 message whose connection closed first.
+    fn publish_status(&self, track: u64) -> Option<bool> {
         self.lock()
             .session
             .as_ref()
-            .and_then(|s| s.qos0_status(seq))
+            .and_then(|s| s.publish_status(track))
     }
 
-    /// `qos0_status`, waiting up to `timeout` seconds (None: for ever) for the message to be
-    /// done, with the GIL released.
-    #[pyo3(signature = (seq, timeout=None))]
-    fn wait_qos0(&self, py: Python<'_>, seq: u64, timeout: Option<f64>) -> PyResult<Option<bool>> {
+    /// `publish_status`, waiting up to `timeout` seconds (None: for ever) for an answer, with
+    /// the GIL released.
+    #[pyo3(signature = (track, timeout=None))]
+    fn wait_published(
+        &self,
+        py: Python<'_>,
+        track: u64,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<bool>> {
         let deadline = timeout.map(|t| {
             Instant::now() + Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX)
         });
         loop {
             let found = py.detach(|| {
                 let mut g = self.lock();
-                let status = |g: &Inner| g.session.as_ref().and_then(|s| s.qos0_status(seq));
+                let status = |g: &Inner| g.session.as_ref().and_then(|s| s.publish_status(track));
                 if let Some(done) = status(&g) {
                     return Some(Some(done));
                 }

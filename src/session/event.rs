@@ -281,10 +281,10 @@ pub struct PublishHandle {
     pub mid: u16,
     /// What happened to the message.
     pub status: PublishStatus,
-    /// For a QoS 0 message queued for the socket: its number among this session's QoS 0
-    /// messages (1, 2, ...), to ask [`Session::qos0_status`](super::Session::qos0_status)
-    /// about; 0 otherwise.
-    pub qos0_seq: u64,
+    /// A ticket to ask [`Session::publish_status`](super::Session::publish_status) how far
+    /// the message got, without an event per message; 0 when there is nothing to follow (a
+    /// QoS 0 message refused for want of a connection).
+    pub track: u64,
 }
 
 /// Why a user request was refused. The Python layer validates first and raises paho's

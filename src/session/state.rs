@@ -124,7 +124,7 @@ pub struct Session {
 }
 
 /// How far the QoS 0 messages have got: what lets the owner tell a `publish()` caller that its
-/// QoS 0 message is out without an event per message (see [`Session::set_report_qos0`]).
+/// QoS 0 message is out without an event per message (see [`Session::set_report_published`]).
 #[derive(Debug)]
 struct Qos0Progress {
     /// Sequence number of the last QoS 0 message queued.
@@ -134,11 +134,15 @@ struct Qos0Progress {
     /// Sequence ranges (inclusive) dropped unsent with their connection, the latest
     /// [`DROPPED_RANGES_KEPT`] of them.
     dropped: VecDeque<(u64, u64)>,
-    /// Whether encoding or dropping a QoS 0 message also reports an event (paho's `on_publish`).
+    /// Whether a finished publish (of any QoS) reports an event (paho's `on_publish`).
     report: bool,
 }
 
-/// Dropped ranges remembered for [`Session::qos0_status`]; one is added per connection that
+/// Marks a [`PublishHandle::track`] of a QoS 1/2 message (the rest is its store sequence
+/// number plus one); QoS 0 tickets are their QoS 0 sequence number, far below it.
+const STORED_TRACK: u64 = 1 << 62;
+
+/// Dropped ranges remembered for [`Session::publish_status`]; one is added per connection that
 /// closed with QoS 0 messages still queued, so older ones only matter to very old messages.
 const DROPPED_RANGES_KEPT: usize = 256;
 
@@ -250,7 +254,7 @@ impl Session {
                 return Ok(PublishHandle {
                     mid,
                     status: PublishStatus::NotConnected,
-                    qos0_seq: 0,
+                    track: 0,
                 });
             }
             self.tx.push_back(Outgoing::PublishQos0 {
@@ -265,7 +269,7 @@ impl Session {
             return Ok(PublishHandle {
                 mid,
                 status: PublishStatus::Sent,
-                qos0_seq: self.qos0.queued,
+                track: self.qos0.queued,
             });
         }
 
@@ -286,7 +290,7 @@ impl Session {
         } else {
             (OutState::Queued, PublishStatus::Queued)
         };
-        self.store.insert(OutMessage {
+        let seq = self.store.insert(OutMessage {
             mid,
             topic,
             payload,
@@ -300,7 +304,7 @@ impl Session {
         Ok(PublishHandle {
             mid,
             status,
-            qos0_seq: 0,
+            track: STORED_TRACK | (seq + 1),
         })
     }
 
@@ -696,26 +700,37 @@ impl Session {
         written
     }
 
-    /// Whether encoding or dropping a QoS 0 message reports [`FullEvent::Published`] /
+    /// Whether a finished publish reports [`FullEvent::Published`] (QoS 0 once encoded, QoS
+    /// 1/2 at their final ack) and a QoS 0 message dropped with its connection
     /// [`FullEvent::PublishDropped`] (the default). An owner with no use for them (no
-    /// `on_publish`) turns them off and asks [`Session::qos0_status`] instead.
-    pub fn set_report_qos0(&mut self, on: bool) {
+    /// `on_publish`) turns them off and asks [`Session::publish_status`] instead.
+    pub fn set_report_published(&mut self, on: bool) {
         self.qos0.report = on;
     }
 
-    /// What became of the QoS 0 message with this [`PublishHandle::qos0_seq`]: `None` while
-    /// it waits for the socket, `Some(false)` once encoded, `Some(true)` if its connection
-    /// closed first (paho's `MQTT_ERR_CONN_LOST`). A message dropped so long ago that its
-    /// range was forgotten reads as encoded.
-    pub fn qos0_status(&self, seq: u64) -> Option<bool> {
-        if seq > self.qos0.done {
+    pub(crate) fn reports_published(&self) -> bool {
+        self.qos0.report
+    }
+
+    /// What became of the message with this [`PublishHandle::track`]: `None` while it is on
+    /// its way (and for ever for a QoS 1/2 message thrown away by `drop_out_messages`),
+    /// `Some(false)` once published (QoS 0 encoded, QoS 1/2 acknowledged, whatever the reason
+    /// code), `Some(true)` for a QoS 0 message whose connection closed first (paho's
+    /// `MQTT_ERR_CONN_LOST`). A QoS 0 message dropped so long ago that its range was
+    /// forgotten reads as published.
+    pub fn publish_status(&self, track: u64) -> Option<bool> {
+        if track & STORED_TRACK != 0 {
+            let seq = (track & !STORED_TRACK).checked_sub(1)?;
+            return self.store.is_done(seq).then_some(false);
+        }
+        if track == 0 || track > self.qos0.done {
             return None;
         }
         Some(
             self.qos0
                 .dropped
                 .iter()
-                .any(|&(first, last)| (first..=last).contains(&seq)),
+                .any(|&(first, last)| (first..=last).contains(&track)),
         )
     }
 

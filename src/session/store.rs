@@ -76,6 +76,9 @@ pub(crate) struct OutStore {
     /// Sequences of messages put in [`OutState::Queued`], oldest first. An entry may be stale
     /// (message acked or reset meanwhile); [`OutStore::pop_queued`] skips those.
     queued: VecDeque<u64>,
+    /// Sequences of messages removed by [`OutStore::drain`] (`drop_out_messages`): never
+    /// published. Only that rare call adds to it.
+    dropped: std::collections::BTreeSet<u64>,
 }
 
 impl OutStore {
@@ -87,8 +90,9 @@ impl OutStore {
         self.seq_of.contains_key(&mid)
     }
 
-    /// Adds a message at the end of the order. The caller guarantees the mid is not stored.
-    pub(crate) fn insert(&mut self, message: OutMessage) {
+    /// Adds a message at the end of the order and returns its sequence number. The caller
+    /// guarantees the mid is not stored.
+    pub(crate) fn insert(&mut self, message: OutMessage) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
         if message.state == OutState::Queued {
@@ -96,6 +100,14 @@ impl OutStore {
         }
         self.seq_of.insert(message.mid, seq);
         self.by_seq.insert(seq, message);
+        seq
+    }
+
+    /// Whether the message [`OutStore::insert`] numbered `seq` is done: it left the store
+    /// other than by [`OutStore::drain`]. Sequence numbers only grow and a message leaves the
+    /// store once, so this needs no record of each completion.
+    pub(crate) fn is_done(&self, seq: u64) -> bool {
+        seq < self.next_seq && !self.by_seq.contains_key(&seq) && !self.dropped.contains(&seq)
     }
 
     pub(crate) fn get(&self, mid: u16) -> Option<&OutMessage> {
@@ -150,6 +162,7 @@ impl OutStore {
     pub(crate) fn drain(&mut self) -> Vec<OutMessage> {
         self.seq_of.clear();
         self.queued.clear();
+        self.dropped.extend(self.by_seq.keys().copied());
         std::mem::take(&mut self.by_seq).into_values().collect()
     }
 }

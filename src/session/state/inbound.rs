@@ -126,11 +126,13 @@ impl Session {
     /// Completes the stored message an ack names, if any (paho's `_do_on_publish`).
     fn complete(&mut self, ack: Ack) {
         if let Some(m) = self.store.remove(ack.mid) {
-            self.events.push_back(FullEvent::Published {
-                mid: ack.mid,
-                reason_code: ack.reason_code,
-                properties: ack.properties,
-            });
+            if self.reports_published() {
+                self.events.push_back(FullEvent::Published {
+                    mid: ack.mid,
+                    reason_code: ack.reason_code,
+                    properties: ack.properties,
+                });
+            }
             if m.state.in_flight() {
                 self.inflight = self.inflight.saturating_sub(1);
             }

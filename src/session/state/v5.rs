@@ -317,11 +317,13 @@ impl Session {
             if m.state.in_flight() {
                 self.inflight = self.inflight.saturating_sub(1);
             }
-            self.events.push_back(FullEvent::Published {
-                mid,
-                reason_code,
-                properties: Bytes::new(),
-            });
+            if self.reports_published() {
+                self.events.push_back(FullEvent::Published {
+                    mid,
+                    reason_code,
+                    properties: Bytes::new(),
+                });
+            }
             self.release_queued();
         }
     }

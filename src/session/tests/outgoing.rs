@@ -16,37 +16,32 @@ fn qos0_published_when_encoded() {
     assert_eq!(h.events(), vec![Event::Published { mid: handle.mid }]);
 }
 
-/// With QoS 0 reporting off, no event per message: `qos0_status` follows each one by its
-/// sequence number, through encoding and through a connection that closes with some unsent.
+/// With reporting off, no event per published message: `publish_status` follows each one by
+/// its ticket, QoS 0 through encoding and through a connection that closes with some unsent.
 #[test]
-fn qos0_followed_by_sequence_number_without_events() {
+fn qos0_followed_by_ticket_without_events() {
     let mut h = Harness::connected(opts("c"));
-    h.s.set_report_qos0(false);
+    h.s.set_report_published(false);
     let first = h.pub_("t", b"1", QoS::AtMostOnce);
     let second = h.pub_("t", b"2", QoS::AtMostOnce);
-    assert_eq!((first.qos0_seq, second.qos0_seq), (1, 2));
-    assert_eq!(h.s.qos0_status(first.qos0_seq), None);
+    assert_eq!((first.track, second.track), (1, 2));
+    assert_eq!(h.s.publish_status(first.track), None);
     h.expect_tx(vec![
         publish("t", b"1", 0, 0, false),
         publish("t", b"2", 0, 0, false),
     ]);
-    assert_eq!(h.s.qos0_status(first.qos0_seq), Some(false));
-    assert_eq!(h.s.qos0_status(second.qos0_seq), Some(false));
+    assert_eq!(h.s.publish_status(first.track), Some(false));
+    assert_eq!(h.s.publish_status(second.track), Some(false));
     assert!(h.events().is_empty());
 
     // Two more queued, then the connection is lost before they are encoded.
     let third = h.pub_("t", b"3", QoS::AtMostOnce);
     let fourth = h.pub_("t", b"4", QoS::AtMostOnce);
-    let q1 = h.pub_("t", b"q1", QoS::AtLeastOnce);
-    assert_eq!(
-        q1.qos0_seq, 0,
-        "QoS 1 is followed by its acknowledgement, not here"
-    );
     h.s.on_connection_lost(h.now);
-    assert_eq!(h.s.qos0_status(third.qos0_seq), Some(true));
-    assert_eq!(h.s.qos0_status(fourth.qos0_seq), Some(true));
+    assert_eq!(h.s.publish_status(third.track), Some(true));
+    assert_eq!(h.s.publish_status(fourth.track), Some(true));
     assert_eq!(
-        h.s.qos0_status(second.qos0_seq),
+        h.s.publish_status(second.track),
         Some(false),
         "written before the loss"
     );
@@ -56,13 +51,59 @@ fn qos0_followed_by_sequence_number_without_events() {
             .any(|e| matches!(e, Event::PublishDropped { .. } | Event::Published { .. })),
         "no per-message events while reporting is off"
     );
-    // Not connected: QoS 0 is refused at once and gets no sequence number.
+    // Not connected: QoS 0 is refused at once and gets no ticket.
     let offline = h.pub_("t", b"5", QoS::AtMostOnce);
     assert_eq!(
-        (offline.status, offline.qos0_seq),
+        (offline.status, offline.track),
         (PublishStatus::NotConnected, 0)
     );
-    assert_eq!(h.s.qos0_status(fourth.qos0_seq + 1), None);
+    assert_eq!(h.s.publish_status(0), None);
+    assert_eq!(h.s.publish_status(fourth.track + 1), None);
+}
+
+/// QoS 1/2 tickets: pending until the final ack (in any order), published after it with no
+/// event while reporting is off, and never published once `drop_out_messages` threw them away.
+#[test]
+fn qos1_and_qos2_followed_by_ticket_without_events() {
+    let mut h = Harness::connected(opts("c"));
+    h.s.set_report_published(false);
+    let one = h.pub_("t", b"1", QoS::AtLeastOnce);
+    let two = h.pub_("t", b"2", QoS::ExactlyOnce);
+    let three = h.pub_("t", b"3", QoS::AtLeastOnce);
+    h.tx();
+    assert!([one, two, three]
+        .iter()
+        .all(|m| m.track != 0 && h.s.publish_status(m.track).is_none()));
+    h.feed(wire::Packet::PubAck(wire::PubAck::new(three.mid)));
+    assert_eq!(
+        h.s.publish_status(three.track),
+        Some(false),
+        "acks out of order"
+    );
+    assert_eq!(h.s.publish_status(one.track), None);
+    h.feed(wire::Packet::PubRec(wire::PubRec::new(two.mid)));
+    h.tx();
+    assert_eq!(
+        h.s.publish_status(two.track),
+        None,
+        "QoS 2 waits for PUBCOMP"
+    );
+    h.feed(wire::Packet::PubComp(wire::PubComp::new(two.mid)));
+    assert_eq!(h.s.publish_status(two.track), Some(false));
+    assert!(h.events().is_empty());
+    assert!(h.s.drop_out_messages().len() == 1);
+    assert_eq!(
+        h.s.publish_status(one.track),
+        None,
+        "dropped: never published"
+    );
+    // Reporting on again: the next completion is an event as before.
+    h.s.set_report_published(true);
+    let four = h.pub_("t", b"4", QoS::AtLeastOnce);
+    h.tx();
+    h.feed(wire::Packet::PubAck(wire::PubAck::new(four.mid)));
+    assert_eq!(h.events(), vec![Event::Published { mid: four.mid }]);
+    assert_eq!(h.s.publish_status(four.track), Some(false));
 }
 
 #[test]
