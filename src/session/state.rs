@@ -590,6 +590,16 @@ impl Session {
         }
         let keepalive = Duration::from_secs(u64::from(self.keepalive()));
         let since = |t: Instant| now.saturating_duration_since(t);
+        if let Some(sent) = timers.ping_sent {
+            // Nothing at all from the broker for a reply window after our PINGREQ: the link is
+            // dead (a black hole: a NAT that forgot us, a pulled cable). paho waits a whole
+            // keepalive, which detects it only after 2x keepalive in the worst case; half a
+            // keepalive keeps detection within 1.5x, as a broker's own check is.
+            if timers.last_in <= sent && since(sent) >= ping_reply_window(keepalive) {
+                self.close(DisconnectReason::KeepaliveTimeout);
+                return;
+            }
+        }
         if since(timers.last_out) < keepalive && since(timers.last_in) < keepalive {
             return;
         }
@@ -618,7 +628,11 @@ impl Session {
             return None;
         }
         let keepalive = Duration::from_secs(u64::from(self.keepalive()));
-        Some(timers.last_out.min(timers.last_in) + keepalive)
+        let next = timers.last_out.min(timers.last_in) + keepalive;
+        Some(match timers.ping_sent {
+            Some(sent) if timers.last_in <= sent => next.min(sent + ping_reply_window(keepalive)),
+            _ => next,
+        })
     }
 
     /// Appends every queued packet to `buf`, so one write carries them all, and returns the
@@ -932,6 +946,12 @@ impl Session {
             self.qos0.dropped.push_back((first_dropped, self.qos0.done));
         }
     }
+}
+
+/// How long a PINGREQ may go without a word from the broker: half the keepalive, at least a
+/// second (a PINGRESP needs a round trip, and keepalive is counted in whole seconds).
+fn ping_reply_window(keepalive: Duration) -> Duration {
+    (keepalive / 2).max(Duration::from_secs(1))
 }
 
 /// paho's `_filter_wildcard_len_check`: not empty, at most 65535 bytes, `+`/`#` only as a whole

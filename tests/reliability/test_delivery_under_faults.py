@@ -283,10 +283,13 @@ def _run(
             f"{sum(on_publish_missing.values())}",
         }
     )
-    assert cuts_done >= CUTS - 3  # a cut can find no connection right after the restart
-    # A cut that lands while A is still opening its connection ends that attempt before its
-    # CONNACK, so a few cuts need not each produce an on_connect.
-    assert sa.connects >= cuts_done - 3
+    # A cut can find no connection (right after the restart, or while A is reconnecting), and
+    # a cut that lands while A is still opening its connection ends that attempt before its
+    # CONNACK, so not every cut produces an on_connect. Both happen to a few percent of the
+    # cuts (soak, 1000 cuts: 994 done, 966-969 connects), so the slack grows with the count.
+    slack = 3 + CUTS // 20
+    assert cuts_done >= CUTS - slack
+    assert sa.connects >= cuts_done - slack
     assert not stray_in, f"A received messages nobody sent: {sorted(stray_in)[:5]}"
     assert not on_publish_extra, f"on_publish more than once: {dict(on_publish_extra)}"
     assert not on_publish_missing, f"never completed: {len(on_publish_missing)} mids"

@@ -48,7 +48,7 @@ class Events:
         return self
 
 
-def test_blackhole_is_detected_within_twice_keepalive_and_the_client_comes_back(
+def test_blackhole_is_detected_within_keepalive_bounds_and_the_client_comes_back(
     mqtt: ModuleType,
     make_client: Callable[..., Any],
     proxy: FaultProxy,
@@ -84,7 +84,12 @@ def test_blackhole_is_detected_within_twice_keepalive_and_the_client_comes_back(
             "reconnected_after_release_s": back,
         }
     )
-    assert detected <= 2 * KEEPALIVE + SLACK, figures
+    # paho waits a whole keepalive for PINGRESP, so up to 2x keepalive; turbomqtt gives the
+    # broker half a keepalive to answer, which keeps detection within 1.5x (issue 5).
+    # (turbomqtt's slack is smaller, so that paho's 1.85x would fail it.)
+    paho_like = mqtt.__name__.startswith("paho")
+    bound, slack = (2, SLACK) if paho_like else (1.5, 0.4)
+    assert detected <= bound * KEEPALIVE + slack, figures
     assert detected >= 0.5 * KEEPALIVE, f"disconnected before keepalive could matter: {figures}"
     assert 1 <= attempts <= 6, figures
 
