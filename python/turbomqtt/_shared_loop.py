@@ -156,7 +156,8 @@ class _Lane:
         core = client._core
         if client._thread_terminate:
             if not client._wait_before_stopping():
-                self.loop.detach(client)
+                # The last ack can land between the drain above and that check: deliver it.
+                self._last_events_then_detach(client)
             elif client._lane_due is None:
                 # loop_stop() waits for acks while they keep coming (paho waits for them all,
                 # which on a dead connection means until keepalive gives up); look again.

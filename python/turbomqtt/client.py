@@ -1368,6 +1368,8 @@ class Client(_CallbackMixin):
             while rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
                 rc = self._loop(timeout)
                 if self._thread_terminate and not self._wait_before_stopping():
+                    # The last ack can land between _loop() and that check: deliver it too.
+                    self._loop(0.0)
                     rc = MQTTErrorCode.MQTT_ERR_NOMEM
                     run = False
 
@@ -1463,11 +1465,10 @@ class Client(_CallbackMixin):
     def _wait_before_stopping(self) -> bool:
         """After ``loop_stop()``: whether the loop should go on waiting for the acks of
         pending QoS 1/2 messages. Yes while there are some and one arrived in the last
-        ``_STOP_GRACE`` seconds (the count of unpublished messages went down)."""
+        ``_STOP_GRACE`` seconds (the count of unacknowledged messages went down)."""
         if not (self._core.is_open() and self._core.has_pending()):
             return False
-        with self._pending_lock:
-            pending = len(self._pending_infos)
+        pending = self._core.stored()
         now = time.monotonic()
         wait = self._stop_wait
         if wait is None or pending < wait[0]:

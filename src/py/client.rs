@@ -941,6 +941,14 @@ impl PyCoreClient {
             .is_some_and(|s| s.stored() > 0 || s.wants_write())
     }
 
+    /// How many QoS 1/2 messages await their final acknowledgement.
+    fn stored(&self) -> usize {
+        self.lock()
+            .session
+            .as_ref()
+            .map_or(0, crate::session::Session::stored)
+    }
+
     /// The protocol level and client id the next CONNECT will carry (they change after an
     /// automatic retry).
     fn connect_identity(&self) -> (u8, Vec<u8>) {
