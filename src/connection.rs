@@ -114,6 +114,18 @@ impl Shared {
         }
     }
 
+    /// After a task changed the session: the lane too when there are events, else only the
+    /// waiters, who may wait for something that makes no event (flush() for an idle writer,
+    /// wait_published() for a write or an ack nobody asked an event for). Free when nobody
+    /// waits.
+    pub fn notify_changed(&self, events: bool) {
+        if events {
+            self.notify_events();
+        } else {
+            self.notify();
+        }
+    }
+
     /// Reports this client's events to `lane` under `key` from now on (`None`: to nobody).
     pub fn set_lane(&self, lane: Option<(Arc<Lane>, u64)>) {
         *self.lane.lock().unwrap_or_else(PoisonError::into_inner) = lane;
@@ -329,13 +341,7 @@ async fn reader(
         if wants_write || !open {
             wake.notify_one();
         }
-        if events {
-            shared.notify_events();
-        } else {
-            // An ack that completed a publish reports no event when nobody asked for one;
-            // a wait_published() waiter must still hear of it. Free when nobody waits.
-            shared.notify();
-        }
+        shared.notify_changed(events);
         if !open {
             return drain(rd, buf).await;
         }
@@ -391,13 +397,7 @@ async fn writer(
             );
             g.idle = buf.is_empty();
             drop(g);
-            if events {
-                shared.notify_events();
-            } else {
-                // Waiters: flush() (for an idle writer), wait_qos0() (for QoS 0 progress).
-                // Free when nobody waits.
-                shared.notify();
-            }
+            shared.notify_changed(events);
             (deadline, open)
         };
         if !buf.is_empty() {

@@ -391,18 +391,13 @@ class _CallbackMixin:
                 packet = PacketTypes.PUBREC if reason_code >= 0x80 else PacketTypes.PUBCOMP
             else:
                 packet = PacketTypes.PUBACK
-            if raw_properties is None and reason_code == 0:
-                self._run(
-                    "on_publish", func, mid, ReasonCode(packet, "Success"), Properties(packet)
-                )
-            else:
-                self._run(
-                    "on_publish",
-                    func,
-                    mid,
-                    _reason(packet, reason_code),
-                    _properties(packet, raw_properties or b""),
-                )
+            self._run(
+                "on_publish",
+                func,
+                mid,
+                _reason(packet, reason_code),
+                _properties(packet, raw_properties or b""),
+            )
         else:
             self._run("on_publish", func, mid)
 

@@ -49,7 +49,7 @@ from turbomqtt.errors import WebsocketConnectionError
 from turbomqtt.exception import MalformedPacket, MQTTException
 from turbomqtt.matcher import MQTTMatcher
 from turbomqtt.packettypes import PacketTypes
-from turbomqtt.properties import Properties
+from turbomqtt.properties import Properties, VariableByteIntegers
 from turbomqtt.reasoncodes import ReasonCode, ReasonCodes
 from turbomqtt.subscribeoptions import SubscribeOptions
 
@@ -1001,7 +1001,7 @@ class Client(_CallbackMixin):
         if limit >= _MAX_PAYLOAD or (props is not None and hasattr(props, "MaximumPacketSize")):
             return props
         # MaximumPacketSize counts the whole packet: fixed header byte and length bytes too.
-        length_bytes = 1 if limit < 128 else 2 if limit < 16384 else 3 if limit < 2097152 else 4
+        length_bytes = len(VariableByteIntegers.encode(limit))
         declared = Properties(PacketTypes.CONNECT)
         if props is not None:
             declared.unpack(props.pack())

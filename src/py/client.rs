@@ -26,7 +26,7 @@ use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How often a wait comes back to Python to run signal handlers (Ctrl-C).
-const SIGNAL_SLICE: Duration = Duration::from_millis(50);
+pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
 // Event kinds handed to Python; `client.py` reads them as `_core.EV_*`. `props` is always the
 // raw MQTT 5 property block (length prefix included, as `Properties.unpack()` reads it; `b""`
@@ -108,6 +108,15 @@ fn wait_recv<T: Send>(
             }
         }
     }
+}
+
+/// `seconds` from now (negative: now; too large to represent: as far as possible).
+pub(crate) fn deadline_after(seconds: f64) -> Instant {
+    let now = Instant::now();
+    Duration::try_from_secs_f64(seconds.max(0.0))
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 100))
 }
 
 fn resolve_bind(address: &str, port: u16) -> Result<Option<SocketAddr>> {
@@ -340,6 +349,37 @@ struct ConnectArgs {
 impl PyCoreClient {
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.shared.lock()
+    }
+
+    /// Waits with the GIL released until `ready` answers (checked under the lock whenever
+    /// the client's state changes) or `deadline` (None: never) passes, then None. Signal
+    /// handlers (Ctrl-C) run every [`SIGNAL_SLICE`].
+    fn wait_for<T: Send>(
+        &self,
+        py: Python<'_>,
+        deadline: Option<Instant>,
+        ready: impl Fn(&Inner) -> Option<T> + Sync,
+    ) -> PyResult<Option<T>> {
+        loop {
+            let found = py.detach(|| {
+                let mut g = self.lock();
+                if let Some(value) = ready(&g) {
+                    return Some(Some(value));
+                }
+                let now = Instant::now();
+                let slice = match deadline {
+                    Some(d) if now >= d => return Some(None),
+                    Some(d) => d.saturating_duration_since(now).min(SIGNAL_SLICE),
+                    None => SIGNAL_SLICE,
+                };
+                g = self.shared.wait(g, slice);
+                ready(&g).map(Some)
+            });
+            if let Some(result) = found {
+                return Ok(result);
+            }
+            py.check_signals()?;
+        }
     }
 
     /// Checks and owns `connect`'s arguments and prepares the session for a new connection
@@ -724,30 +764,8 @@ impl PyCoreClient {
         track: u64,
         timeout: Option<f64>,
     ) -> PyResult<Option<bool>> {
-        let deadline = timeout.map(|t| {
-            Instant::now() + Duration::try_from_secs_f64(t.max(0.0)).unwrap_or(Duration::MAX)
-        });
-        loop {
-            let found = py.detach(|| {
-                let mut g = self.lock();
-                let status = |g: &Inner| g.session.as_ref().and_then(|s| s.publish_status(track));
-                if let Some(done) = status(&g) {
-                    return Some(Some(done));
-                }
-                let now = Instant::now();
-                let slice = match deadline {
-                    Some(d) if now >= d => return Some(None),
-                    Some(d) => d.saturating_duration_since(now).min(SIGNAL_SLICE),
-                    None => SIGNAL_SLICE,
-                };
-                g = self.shared.wait(g, slice);
-                status(&g).map(Some)
-            });
-            if let Some(result) = found {
-                return Ok(result);
-            }
-            py.check_signals()?;
-        }
+        let status = |g: &Inner| g.session.as_ref().and_then(|s| s.publish_status(track));
+        self.wait_for(py, timeout.map(deadline_after), status)
     }
 
     /// Switches manual acknowledgement on or off now (paho's `manual_ack_set`).
@@ -781,8 +799,7 @@ impl PyCoreClient {
     /// The events that arrived, oldest first, waiting up to `timeout` seconds for the first
     /// one (GIL released). Returns early, possibly empty, after `wakeup()`.
     fn next_events<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Bound<'py, PyList>> {
-        let deadline =
-            Instant::now() + Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+        let deadline = deadline_after(timeout);
         // The caller has run the callbacks of the previous batch: acknowledge those messages.
         {
             let mut g = self.lock();
@@ -866,58 +883,24 @@ impl PyCoreClient {
 
     /// Sleeps `seconds` with the GIL released; returns early on `wakeup()` or a signal.
     fn sleep(&self, py: Python<'_>, seconds: f64) -> PyResult<()> {
-        let deadline =
-            Instant::now() + Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX);
-        loop {
-            let done = py.detach(|| {
-                let mut g = self.lock();
-                let now = Instant::now();
-                if g.woken || now >= deadline {
-                    return true;
-                }
-                g = self
-                    .shared
-                    .wait(g, deadline.saturating_duration_since(now).min(SIGNAL_SLICE));
-                g.woken || Instant::now() >= deadline
-            });
-            if done {
-                return Ok(());
-            }
-            py.check_signals()?;
-        }
+        let woken = |g: &Inner| g.woken.then_some(());
+        self.wait_for(py, Some(deadline_after(seconds)), woken)?;
+        Ok(())
     }
 
     /// Waits up to `timeout` seconds until everything queued is written (or the connection is
     /// gone); returns whether it was.
     fn flush(&self, py: Python<'_>, timeout: f64) -> PyResult<bool> {
-        let deadline =
-            Instant::now() + Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
-        loop {
-            let done = py.detach(|| {
-                let mut g = self.lock();
-                // Written out, and a closed connection has finished draining (its link is gone).
-                let flushed = |g: &Inner| {
-                    g.session.as_ref().is_none_or(|s| !s.wants_write())
-                        && g.idle
-                        && (g.is_open() || !g.has_link())
-                };
-                if flushed(&g) {
-                    return Some(true);
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return Some(false);
-                }
-                g = self
-                    .shared
-                    .wait(g, deadline.saturating_duration_since(now).min(SIGNAL_SLICE));
-                flushed(&g).then_some(true)
-            });
-            if let Some(result) = done {
-                return Ok(result);
-            }
-            py.check_signals()?;
-        }
+        // Written out, and a closed connection has finished draining (its link is gone).
+        let flushed = |g: &Inner| {
+            (g.session.as_ref().is_none_or(|s| !s.wants_write())
+                && g.idle
+                && (g.is_open() || !g.has_link()))
+            .then_some(())
+        };
+        Ok(self
+            .wait_for(py, Some(deadline_after(timeout)), flushed)?
+            .is_some())
     }
 
     /// Whether a transport is open (paho's `_sock is not None`).

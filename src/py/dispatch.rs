@@ -1,12 +1,9 @@
 //! `Lane`: the pyo3 face of [`crate::dispatch::Lane`], waited on by a shared-loop thread.
 
 use crate::dispatch::{Lane, Wait};
+use crate::py::client::{deadline_after, SIGNAL_SLICE};
 use pyo3::prelude::*;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-/// How often a wait comes back to run signal handlers, as `CoreClient.next_events` does.
-const SIGNAL_SLICE: Duration = Duration::from_millis(50);
 
 /// A ready queue of client keys that one shared-loop thread waits on.
 #[pyclass(name = "Lane", module = "turbomqtt._core", frozen)]
@@ -27,8 +24,7 @@ impl PyLane {
     /// The keys of the clients that became ready, in order, waiting up to `timeout` seconds
     /// for the first (GIL released). Returns early, possibly empty, after `wakeup()`.
     fn wait(&self, py: Python<'_>, timeout: f64) -> PyResult<Vec<u64>> {
-        let deadline =
-            Instant::now() + Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+        let deadline = deadline_after(timeout);
         loop {
             match py.detach(|| self.inner.wait_slice(deadline, SIGNAL_SLICE)) {
                 Wait::Done(keys) => return Ok(keys),

@@ -290,6 +290,36 @@ fn read_with_rumqttc(mut frame: BytesMut, max: usize) -> Result<Incoming, Decode
 /// Decodes a v3 PUBLISH body (everything after the fixed header), paho's way: the topic stays
 /// raw bytes, an empty topic is malformed, QoS 3 is a protocol error, packet id 0 is accepted.
 fn decode_publish(byte1: u8, body: &Bytes) -> Result<Message, DecodeError> {
+    let head = publish_head(byte1, body, false)?;
+    Ok(Message {
+        mid: head.mid,
+        topic: body.slice(2..head.topic_end),
+        payload: body.slice(head.rest_at..),
+        qos: head.qos,
+        retain: byte1 & 0x01 != 0,
+        dup: byte1 & 0x08 != 0,
+        properties: Bytes::new(),
+    })
+}
+
+/// The start of a PUBLISH body, the same in MQTT 3 and 5: topic, then a packet id for QoS 1/2.
+pub(crate) struct PublishHead {
+    pub(crate) qos: QoS,
+    /// Where the topic (which starts at 2) ends.
+    pub(crate) topic_end: usize,
+    /// 0 for QoS 0.
+    pub(crate) mid: u16,
+    /// Where what follows the packet id starts (MQTT 5: properties; MQTT 3: the payload).
+    pub(crate) rest_at: usize,
+}
+
+/// Reads a [`PublishHead`]; QoS 3 is a protocol error, an empty topic malformed unless
+/// `empty_topic_ok` (MQTT 5, where a Topic Alias may stand for it), packet id 0 accepted.
+pub(crate) fn publish_head(
+    byte1: u8,
+    body: &Bytes,
+    empty_topic_ok: bool,
+) -> Result<PublishHead, DecodeError> {
     let qos = QoS::from_u8((byte1 >> 1) & 0x03)
         .ok_or_else(|| DecodeError("PUBLISH with QoS 3".to_owned()))?;
     let topic_len = usize::from(read_u16(body, 0).ok_or_else(|| malformed("PUBLISH"))?);
@@ -297,23 +327,20 @@ fn decode_publish(byte1: u8, body: &Bytes) -> Result<Message, DecodeError> {
     if body.len() < topic_end {
         return Err(malformed("PUBLISH: topic longer than packet"));
     }
-    if topic_len == 0 {
+    if topic_len == 0 && !empty_topic_ok {
         return Err(malformed("PUBLISH: empty topic"));
     }
-    let (mid, payload_start) = if qos == QoS::AtMostOnce {
+    let (mid, rest_at) = if qos == QoS::AtMostOnce {
         (0, topic_end)
     } else {
         let mid = read_u16(body, topic_end).ok_or_else(|| malformed("PUBLISH: no packet id"))?;
         (mid, topic_end + 2)
     };
-    Ok(Message {
-        mid,
-        topic: body.slice(2..topic_end),
-        payload: body.slice(payload_start..),
+    Ok(PublishHead {
         qos,
-        retain: byte1 & 0x01 != 0,
-        dup: byte1 & 0x08 != 0,
-        properties: Bytes::new(),
+        topic_end,
+        mid,
+        rest_at,
     })
 }
 

@@ -26,7 +26,9 @@ use super::super::event::Message;
 use super::super::options::{QoS, SubscribeOptions};
 use super::super::properties::{self, Context};
 use super::PublishFields;
-use super::{malformed, put_field, put_remaining_length, read_u16, Ack, DecodeError, Incoming};
+use super::{
+    malformed, publish_head, put_field, put_remaining_length, read_u16, Ack, DecodeError, Incoming,
+};
 
 /// Decodes a complete MQTT 5 packet from its first byte and its body (after the fixed header).
 pub(super) fn decode(byte1: u8, body: &Bytes) -> Result<Incoming, DecodeError> {
@@ -153,27 +155,15 @@ fn decode_connack(body: &Bytes) -> Result<Incoming, DecodeError> {
 /// topics and raises only when `msg.topic` is read); rumqttc's v5 decoder keeps it raw too, but
 /// its typed properties lose the block.
 fn decode_publish(byte1: u8, body: &Bytes) -> Result<Incoming, DecodeError> {
-    let qos = QoS::from_u8((byte1 >> 1) & 0x03)
-        .ok_or_else(|| DecodeError("PUBLISH with QoS 3".to_owned()))?;
-    let topic_len = usize::from(read_u16(body, 0).ok_or_else(|| malformed("PUBLISH"))?);
-    let topic_end = 2 + topic_len;
-    if body.len() < topic_end {
-        return Err(malformed("PUBLISH: topic longer than packet"));
-    }
-    let (mid, props_at) = if qos == QoS::AtMostOnce {
-        (0, topic_end)
-    } else {
-        let mid = read_u16(body, topic_end).ok_or_else(|| malformed("PUBLISH: no packet id"))?;
-        (mid, topic_end + 2)
-    };
-    let (properties, payload_at) = block_at(body, props_at, properties::PUBLISH, "PUBLISH")?;
+    let head = publish_head(byte1, body, true)?;
+    let (properties, payload_at) = block_at(body, head.rest_at, properties::PUBLISH, "PUBLISH")?;
     let topic_alias = properties::topic_alias(&properties);
     Ok(Incoming::Publish {
         message: Message {
-            mid,
-            topic: body.slice(2..topic_end),
+            mid: head.mid,
+            topic: body.slice(2..head.topic_end),
             payload: body.slice(payload_at..),
-            qos,
+            qos: head.qos,
             retain: byte1 & 0x01 != 0,
             dup: byte1 & 0x08 != 0,
             properties,
