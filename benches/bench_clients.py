@@ -14,7 +14,12 @@ What it measures (every number comes from this run; nothing is hard-coded):
 * ``receive[_1k|_64k]``: a raw-socket publisher floods N QoS 0 messages; the client under
   test counts them in a Python ``on_message``; rate = N / (last - first arrival).
 * ``latency_qos{0,1}``: one client subscribed to its own topic publishes and waits for
-  ``on_message``, 2000 times; p50 and p99 of publish -> on_message, in µs.
+  ``on_message``, 2000 times; p50 and p99 of publish -> on_message, in µs. The waiting
+  thread is woken by the loop's thread, a hand-off the library cannot avoid.
+* ``latency_cb_qos{0,1}``: the same round trips driven from ``on_message`` itself (each
+  message's callback publishes the next), so no thread of the script's is involved: the
+  library's own latency. The ``raw`` row (QoS 0) is one socket that sends a PUBLISH and
+  reads it back on one thread: the broker's and kernel's share of any round trip.
 * ``clients_1000``: 1000 clients, each ``connect()`` + ``loop_start()``; time until every
   ``on_connect`` fired, then RSS (``VmRSS``) and OS threads (``/proc/self/status``).
 * ``tls_connect``: 100 sequential connect + CONNACK + disconnect on the TLS listener.
@@ -119,6 +124,11 @@ def _scenarios() -> dict[str, Scenario]:
         params = {"qos": qos, "n": 2000, "warmup": 100}
         quick = {"qos": qos, "n": 200, "warmup": 20}
         out.append(Scenario(f"latency_qos{qos}", "latency", (*both, "gmqtt"), params, quick))
+    for qos in (0, 1):
+        params = {"qos": qos, "n": 2000, "warmup": 100, "callback": 1}
+        quick = {**params, "n": 200, "warmup": 20}
+        impls = (*both, "gmqtt", "raw") if qos == 0 else (*both, "gmqtt")
+        out.append(Scenario(f"latency_cb_qos{qos}", "latency", impls, params, quick))
     out.append(Scenario("clients_1000", "clients", both, {"n": 1000}, {"n": 50}, 240.0))
     out.append(Scenario("tls_connect", "tls", both, {"n": 100}, {"n": 5}))
     out.append(Scenario("import", "import", both, {"n": 5}, {"n": 2}))
@@ -290,7 +300,86 @@ def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
     }
 
 
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    samples = sorted(samples)
+    return {
+        "p50": samples[len(samples) // 2] * 1e6,
+        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6,
+    }
+
+
+def work_latency_raw(port: int, p: dict[str, int]) -> dict[str, Any]:
+    """QoS 0 round trips on one blocking socket: no library, no thread hand-off."""
+    topic = f"bench/{uuid.uuid4().hex}"
+    sock = rawmqtt.open_session(port, f"rawlat-{os.getpid()}")
+    sock.sendall(rawmqtt.subscribe_packet(topic, 0))
+    rawmqtt.read_packet(sock)  # SUBACK
+    packet = rawmqtt.publish_packet(topic, b"x" * 16)
+    samples: list[float] = []
+    clock = time.perf_counter
+    c0 = 0.0
+    for i in range(p["warmup"] + p["n"]):
+        if i == p["warmup"]:
+            c0 = cpu_seconds()
+        t = clock()
+        sock.sendall(packet)
+        got = sock.recv(65536)
+        while len(got) < len(packet):
+            more = sock.recv(65536)
+            if not more:
+                raise ConnectionError("broker closed the connection")
+            got += more
+        if i >= p["warmup"]:
+            samples.append(clock() - t)
+    c1 = cpu_seconds()
+    rawmqtt.close_session(sock)
+    return {"metrics": _percentiles(samples), "cpu_us": (c1 - c0) / p["n"] * 1e6}
+
+
+def work_latency_callback(
+    impl: str, port: int, p: dict[str, int], timeout: float
+) -> dict[str, Any]:
+    """Round trips chained in ``on_message``: each arrival publishes the next message."""
+    qos, total = p["qos"], p["warmup"] + p["n"]
+    client = connected_client(load(impl), port, f"latcb-{os.getpid()}", qos)
+    topic = f"bench/{uuid.uuid4().hex}"
+    payload = b"x" * 16
+    samples: list[float] = []
+    clock = time.perf_counter
+    state = {"i": 0, "t": 0.0, "c0": 0.0}
+    done = threading.Event()
+
+    def on_message(c: Any, _u: Any, _m: Any) -> None:
+        now = clock()
+        i = state["i"]
+        if i >= p["warmup"]:
+            samples.append(now - state["t"])
+        i += 1
+        state["i"] = i
+        if i == p["warmup"]:
+            state["c0"] = cpu_seconds()
+        if i >= total:
+            done.set()
+            return
+        state["t"] = clock()
+        c.publish(topic, payload, qos)
+
+    client.on_message = on_message
+    subscribe(client, topic, qos)
+    state["t"] = clock()
+    client.publish(topic, payload, qos)
+    if not done.wait(timeout):
+        raise TimeoutError(f"round trips stopped at {state['i']} of {total}")
+    c1 = cpu_seconds()
+    stop(client)
+    return {"metrics": _percentiles(samples), "cpu_us": (c1 - state["c0"]) / p["n"] * 1e6}
+
+
 def work_latency(impl: str, port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:
+    if impl == "raw":
+        return work_latency_raw(port, p)
+    if p.get("callback"):
+        return work_latency_callback(impl, port, p, timeout)
     qos = p["qos"]
     client = connected_client(load(impl), port, f"lat-{os.getpid()}", qos)
     topic = f"bench/{uuid.uuid4().hex}"
@@ -313,14 +402,7 @@ def work_latency(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
             samples.append(clock() - t)
     c1 = cpu_seconds()
     stop(client)
-    samples.sort()
-    return {
-        "metrics": {
-            "p50": samples[len(samples) // 2] * 1e6,
-            "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6,
-        },
-        "cpu_us": (c1 - c0) / p["n"] * 1e6,
-    }
+    return {"metrics": _percentiles(samples), "cpu_us": (c1 - c0) / p["n"] * 1e6}
 
 
 def work_clients(impl: str, port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:

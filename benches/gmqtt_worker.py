@@ -176,7 +176,54 @@ def _fail(fut: asyncio.Future[None], message: str) -> None:
         fut.set_exception(TimeoutError(message))
 
 
+async def _latency_callback(port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:
+    """Round trips chained in ``on_message`` (each arrival publishes the next message)."""
+    qos, total = p["qos"], p["warmup"] + p["n"]
+    client = await _connect(port, f"latcb-{os.getpid()}")
+    topic = f"bench/{uuid.uuid4().hex}"
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    payload = b"x" * 16
+    samples: list[float] = []
+    clock = time.perf_counter
+    state = {"i": 0, "t": 0.0, "c0": 0.0}
+
+    def on_message(*_: Any) -> None:
+        now = clock()
+        i = state["i"]
+        if i >= p["warmup"]:
+            samples.append(now - state["t"])
+        i += 1
+        state["i"] = i
+        if i == p["warmup"]:
+            state["c0"] = cpu_seconds()
+        if i >= total:
+            if not finished.done():
+                finished.set_result(None)
+            return
+        state["t"] = clock()
+        client.publish(topic, payload, qos)
+
+    client.on_message = on_message
+    await _subscribe(client, topic, qos)
+    state["t"] = clock()
+    client.publish(topic, payload, qos)
+    await asyncio.wait_for(finished, timeout)
+    c1 = cpu_seconds()
+    await client.disconnect()
+    samples.sort()
+    return {
+        "metrics": {
+            "p50": samples[len(samples) // 2] * 1e6,
+            "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6,
+        },
+        "cpu_us": (c1 - state["c0"]) / p["n"] * 1e6,
+    }
+
+
 async def _latency(port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:
+    if p.get("callback"):
+        return await _latency_callback(port, p, timeout)
     qos = p["qos"]
     client = await _connect(port, f"lat-{os.getpid()}")
     topic = f"bench/{uuid.uuid4().hex}"

@@ -72,7 +72,7 @@ def _read_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def _read_packet(sock: socket.socket) -> tuple[int, bytes]:
+def read_packet(sock: socket.socket) -> tuple[int, bytes]:
     first = _read_exact(sock, 1)[0]
     length, shift = 0, 0
     while True:
@@ -89,7 +89,7 @@ def open_session(port: int, client_id: str) -> socket.socket:
     sock = socket.create_connection((HOST, port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(connect_packet(client_id))
-    first, body = _read_packet(sock)
+    first, body = read_packet(sock)
     if first != 0x20 or body[1] != 0:
         raise ConnectionError(f"CONNACK refused: {first:#x} {body!r}")
     return sock
@@ -138,7 +138,7 @@ def subscribe_and_count(
     """
     sock = open_session(port, f"rawsub-{os.getpid()}")
     sock.sendall(subscribe_packet(topic))
-    first_byte, body = _read_packet(sock)
+    first_byte, body = read_packet(sock)
     if first_byte != 0x90 or body[2:] != b"\x00":
         raise ConnectionError(f"SUBACK refused: {first_byte:#x} {body!r}")
     if on_ready is None:

@@ -8,6 +8,20 @@
 //!   keepalive timer;
 //! - the **reader** task reads whole buffers and hands every complete packet to the session.
 //!
+//! Over plain TCP a `publish()` that finds the writer idle, and does not come in a burst,
+//! writes its packet itself, on the calling thread, under the mutex ([`Inner::send_now`]): a
+//! lone message then reaches the wire without waking a runtime thread first, which is most of a
+//! round trip's cost on a machine whose idle cores take tens of microseconds to wake. A burst
+//! still goes through the writer, which puts many packets in one syscall.
+//!
+//! The read side of plain TCP is shared the same way ([`TcpRead`]): a `loop_start()` lane
+//! thread has the socket in its poller and, woken by it, reads and handles the bytes itself
+//! ([`Shared::read_now`]) instead of waiting for the reader task to do it and wake the lane.
+//! Whichever of the two comes first reads; one mutex keeps the bytes in order. While messages
+//! stream in, the socket leaves the lane's poller: the lane then wakes only for finished
+//! events, and the reader task decodes on another core while the lane runs Python (each
+//! arrival would otherwise wake both threads, and the lane would do the reading too).
+//!
 //! Events pile up in the session; Python threads wait for them on a condition variable with the
 //! GIL released (`next_events`). The tasks never call Python.
 //!
@@ -15,15 +29,16 @@
 //! old tasks, and a task that finds itself superseded leaves the session alone, so a late read
 //! from a dead socket can never touch the next connection's state.
 
-use crate::dispatch::Lane;
+use crate::dispatch::{Lane, Source};
 use crate::session::{Session, SessionError, SessionOptions};
-use crate::transport::{BoxedStream, TransportError};
+use crate::transport::{BoxedStream, Stream, TransportError};
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -69,7 +84,18 @@ pub struct Inner {
     /// The largest incoming remaining length the user allowed
     /// (`Client.max_incoming_packet_size`); `None` keeps the session's default, MQTT's maximum.
     pub max_incoming_packet_size: Option<usize>,
+    /// What a direct write ([`Inner::send_now`]) could not hand to the socket; the writer sends
+    /// it before anything else. Never holds bytes while `idle` is true.
+    pending: BytesMut,
+    /// When the last `send_now` came: one within [`BURST_GAP`] of the one before is part of a
+    /// burst and left to the writer.
+    last_send_now: Option<Instant>,
 }
+
+/// Requests closer together than this are a burst: the writer, woken once, carries them all in
+/// one write. Further apart, each goes out on its own thread at once. A `publish()` loop calls
+/// every 2-5 µs; a script that does anything between two messages takes longer.
+const BURST_GAP: Duration = Duration::from_micros(20);
 
 /// paho's `MQTT_LOG_DEBUG`.
 pub const LOG_DEBUG: u8 = 0x10;
@@ -81,6 +107,184 @@ struct Link {
     wake: Arc<Notify>,
     reader: AbortHandle,
     writer: AbortHandle,
+    /// Plain TCP: the socket's write half, shared with the writer task for [`Inner::send_now`].
+    direct: Option<Arc<OwnedWriteHalf>>,
+    /// Plain TCP: the socket's read side, shared with the reader task for [`Shared::read_now`].
+    read: Option<Arc<TcpRead>>,
+    /// The socket is out of the lane's poller while messages stream in ([`STREAM_READS`]).
+    paused: bool,
+}
+
+/// Plain TCP's read side: the socket's read half and the bytes read but not yet handled.
+/// Both the reader task and the Python threads that wait for events read here, one at a time
+/// (the mutex, always taken before `inner`), so the session sees the bytes in order.
+#[derive(Debug)]
+struct TcpRead {
+    half: OwnedReadHalf,
+    state: Mutex<ReadBuf>,
+}
+
+#[derive(Debug)]
+struct ReadBuf {
+    buf: BytesMut,
+    /// The end was reported (EOF, an error) or the session closed: only the reader task reads
+    /// from now on, to drain.
+    done: bool,
+    /// When bytes last came in.
+    last_read: Option<Instant>,
+    /// Reads in a row that came within [`STREAM_GAP`] of the one before.
+    streak: u32,
+}
+
+/// Reads closer together than this are a stream of messages.
+const STREAM_GAP: Duration = Duration::from_micros(50);
+/// After this many streaming reads in a row the socket leaves the lane's poller...
+const STREAM_READS: u32 = 16;
+/// ...until a read comes after this long a quiet spell.
+const QUIET_GAP: Duration = Duration::from_millis(1);
+
+/// What one [`read_step`] did.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Nothing to read now.
+    Empty,
+    /// Bytes read and handed to the session; `more` when the read filled what it offered, so
+    /// there may be more waiting.
+    Handled { more: bool },
+    /// The connection ended (or was superseded): stop reading, except to drain.
+    Done,
+}
+
+/// How much the reader task offers the socket per read.
+const READ_CHUNK: usize = 64 * 1024;
+/// How much a Python thread offers per direct read: its buffer is zeroed first (no `unsafe`
+/// here), so smaller; a thread that fills it reads again.
+const DIRECT_CHUNK: usize = 16 * 1024;
+/// Direct reads per `read_now` at most: the reader task takes a longer backlog.
+const DIRECT_READS: usize = 1;
+
+impl Source for Shared {
+    fn read_now(&self) -> bool {
+        Shared::read_now(self);
+        self.lock().has_events()
+    }
+}
+
+/// Reads once from `tcp`, without waiting, and hands the bytes to the session. `direct`: a
+/// Python thread reads, past tokio's readiness (the lane's poller has just seen the socket
+/// readable, before tokio's may have); it then sends the session's answers (PUBACK) itself
+/// when it can, and wakes only other waiters: it drains the events itself next.
+fn read_step(shared: &Shared, generation: u64, tcp: &TcpRead, direct: bool) -> Step {
+    let mut st = if direct {
+        match tcp.state.try_lock() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            // The reader task is reading: it hands the bytes over itself.
+            Err(std::sync::TryLockError::WouldBlock) => return Step::Empty,
+        }
+    } else {
+        tcp.state.lock().unwrap_or_else(PoisonError::into_inner)
+    };
+    if st.done {
+        return Step::Done;
+    }
+    let result = if direct {
+        read_direct(&tcp.half, &mut st.buf)
+    } else {
+        if st.buf.capacity() - st.buf.len() < READ_CHUNK / 4 {
+            st.buf.reserve(READ_CHUNK);
+        }
+        tcp.half.try_read_buf(&mut st.buf)
+    };
+    let more = match result {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Step::Empty,
+        Ok(0) => {
+            st.done = true;
+            drop(st);
+            lost(shared, generation, None);
+            return Step::Done;
+        }
+        Err(e) => {
+            st.done = true;
+            drop(st);
+            lost(shared, generation, Some(&e));
+            return Step::Done;
+        }
+        Ok(n) => n == if direct { DIRECT_CHUNK } else { READ_CHUNK },
+    };
+    quick_ack(&socket2::SockRef::from(tcp.half.as_ref()));
+    let now = Instant::now();
+    let gap = st.last_read.map(|t| now.saturating_duration_since(t));
+    st.last_read = Some(now);
+    st.streak = match gap {
+        Some(gap) if gap < STREAM_GAP => st.streak.saturating_add(1),
+        _ => 0,
+    };
+    let watch = if st.streak >= STREAM_READS {
+        Some(false)
+    } else if gap.is_some_and(|gap| gap >= QUIET_GAP) {
+        Some(true)
+    } else {
+        None
+    };
+    let mut g = shared.lock();
+    let current = g.generation == generation;
+    if let (Some(watch), true) = (watch, current) {
+        g.set_watched(shared, watch);
+    }
+    let Some(session) = g.session.as_mut().filter(|_| current) else {
+        st.done = true;
+        return Step::Done;
+    };
+    session.handle_bytes(&mut st.buf, Instant::now());
+    let (open, wants_write) = (session.is_open(), session.wants_write());
+    let mut events = session.has_events();
+    if !open {
+        st.done = true;
+    }
+    drop(st);
+    if direct && open && wants_write {
+        events |= g.send_now();
+    } else if wants_write || !open {
+        g.wake_writer();
+    }
+    drop(g);
+    if direct {
+        shared.notify();
+    } else {
+        shared.notify_changed(events);
+    }
+    if open {
+        Step::Handled { more }
+    } else {
+        Step::Done
+    }
+}
+
+/// Asks the kernel to acknowledge what came in at once rather than after its delayed-ACK timer
+/// (up to 40 ms). A broker with Nagle's algorithm on (mosquitto's default: `set_tcp_nodelay
+/// false`) holds its next small packet until the previous one is acknowledged: a PUBCOMP
+/// followed by the next PUBLISH then waits for the timer, and a QoS 2 round trip took 44 ms
+/// instead of a fraction of one. Linux leaves quick-ack mode on its own, so it is asked again
+/// after every read (one setsockopt per read, not per message).
+fn quick_ack(socket: &socket2::Socket) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket.set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = socket;
+}
+
+/// One non-blocking read of the socket into `buf`, whatever tokio's readiness says.
+fn read_direct(half: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
+    use std::io::Read;
+    let start = buf.len();
+    buf.resize(start + DIRECT_CHUNK, 0);
+    let socket = socket2::SockRef::from(half.as_ref());
+    let result = (&*socket).read(&mut buf[start..]);
+    buf.truncate(start + result.as_ref().map_or(0, |n| *n));
+    result
 }
 
 impl Shared {
@@ -126,9 +330,46 @@ impl Shared {
         }
     }
 
-    /// Reports this client's events to `lane` under `key` from now on (`None`: to nobody).
-    pub fn set_lane(&self, lane: Option<(Arc<Lane>, u64)>) {
-        *self.lane.lock().unwrap_or_else(PoisonError::into_inner) = lane;
+    /// Reports this client's events to `lane` under `key` from now on (`None`: to nobody), and
+    /// moves the plain TCP socket, if any, into that lane's poller.
+    pub fn set_lane(self: &Arc<Self>, lane: Option<(Arc<Lane>, u64)>) {
+        let old = std::mem::replace(
+            &mut *self.lane.lock().unwrap_or_else(PoisonError::into_inner),
+            lane.clone(),
+        );
+        // Under `inner`: the link (and so the socket) cannot go away meanwhile.
+        let mut g = self.lock();
+        if let Some((old, key)) = old {
+            g.unwatch(&old, key);
+        }
+        if let Some((lane, key)) = lane {
+            g.watch(&lane, key, self);
+        }
+    }
+
+    /// Reads what the plain TCP socket holds now, without waiting, and hands it to the session
+    /// (a lane thread woken by the socket). Nothing for other transports, or when the reader
+    /// task is reading this very moment (it then hands over the bytes itself).
+    pub fn read_now(&self) {
+        let (tcp, generation) = {
+            let g = self.lock();
+            if g.has_events() {
+                // The reader task is ahead (messages streaming in): let it read while the lane
+                // runs the callbacks of what it has already handled.
+                return;
+            }
+            match &g.link {
+                Some(Link {
+                    read: Some(tcp), ..
+                }) => (Arc::clone(tcp), g.generation),
+                _ => return,
+            }
+        };
+        for _ in 0..DIRECT_READS {
+            if read_step(self, generation, &tcp, true) != (Step::Handled { more: true }) {
+                break;
+            }
+        }
     }
 
     /// Waits on the condition variable for at most `timeout`, returning the guard.
@@ -166,11 +407,131 @@ impl Inner {
         Ok(self.session.insert(session))
     }
 
+    /// Puts the current plain TCP socket into `lane`'s poller, reporting `key` and reading
+    /// through `shared` (this client's).
+    fn watch(&mut self, lane: &Lane, key: u64, shared: &Arc<Shared>) {
+        #[cfg(unix)]
+        if let Some(Link {
+            read: Some(tcp),
+            paused,
+            ..
+        }) = &mut self.link
+        {
+            use std::os::fd::AsRawFd;
+            *paused = false;
+            let source: std::sync::Weak<dyn Source> = Arc::downgrade(shared) as _;
+            // Already there (attached twice): nothing to do. Any other failure leaves the
+            // reader task to do all the reading, as for TLS.
+            let _ = lane.register(tcp.half.as_ref().as_raw_fd(), key, source);
+        }
+        #[cfg(not(unix))]
+        let _ = (lane, key, shared);
+    }
+
+    /// Puts the current plain TCP socket back into its lane's poller, or takes it out for a
+    /// while (messages streaming in), when it is not there already.
+    fn set_watched(&mut self, shared: &Shared, watched: bool) {
+        #[cfg(unix)]
+        if let Some(Link {
+            read: Some(tcp),
+            paused,
+            ..
+        }) = &mut self.link
+        {
+            use std::os::fd::AsRawFd;
+            if *paused != watched {
+                return;
+            }
+            let lane = shared
+                .lane
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            let Some((lane, key)) = lane else {
+                return;
+            };
+            let fd = tcp.half.as_ref().as_raw_fd();
+            *paused = !watched;
+            let _ = if watched {
+                lane.resume(fd, key)
+            } else {
+                lane.pause(fd)
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = (shared, watched);
+    }
+
+    /// Takes the current plain TCP socket out of `lane`'s poller (it is open: the link holds it).
+    fn unwatch(&self, lane: &Lane, key: u64) {
+        #[cfg(unix)]
+        if let Some(Link {
+            read: Some(tcp), ..
+        }) = &self.link
+        {
+            use std::os::fd::AsRawFd;
+            let _ = lane.deregister(tcp.half.as_ref().as_raw_fd(), key);
+        }
+        #[cfg(not(unix))]
+        let _ = (lane, key);
+    }
+
     /// Tells the current writer there is something to send.
     pub fn wake_writer(&self) {
         if let Some(link) = &self.link {
             link.wake.notify_one();
         }
+    }
+
+    /// Gets what the session has queued onto the wire. Over plain TCP, with the writer idle and
+    /// no burst under way, the bytes are written here, on the calling thread: no task wake-up
+    /// between a lone `publish()` and the socket. Whatever the socket does not take at once
+    /// (a full send buffer, an error) goes to the writer, which sends it first and reports an
+    /// error as a lost connection. Otherwise the writer is woken, as [`Inner::wake_writer`].
+    ///
+    /// Returns whether the session has events now (a QoS 0 `on_publish`): the caller then
+    /// calls [`Shared::notify_changed`] after releasing the lock; waiters of `flush()` or
+    /// `wait_published()` need the same call in any case.
+    pub fn send_now(&mut self) -> bool {
+        let now = Instant::now();
+        let burst = self
+            .last_send_now
+            .is_some_and(|last| now.saturating_duration_since(last) < BURST_GAP);
+        self.last_send_now = Some(now);
+        let direct = match &self.link {
+            Some(Link {
+                direct: Some(direct),
+                ..
+            }) if self.idle && !burst => Arc::clone(direct),
+            _ => {
+                self.wake_writer();
+                return false;
+            }
+        };
+        let Some(session) = self.session.as_mut().filter(|s| s.is_open()) else {
+            self.wake_writer();
+            return false;
+        };
+        let mut buf = std::mem::take(&mut self.pending);
+        session.poll_transmit(&mut buf, now);
+        let events = session.has_events();
+        let mut written = 0;
+        while written < buf.len() {
+            match direct.try_write(&buf[written..]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => written += n,
+            }
+        }
+        if written < buf.len() {
+            let _ = buf.split_to(written);
+            self.pending = buf;
+            self.idle = false;
+            self.wake_writer();
+        } else {
+            buf.clear();
+            self.pending = buf;
+        }
+        events
     }
 
     /// Drops the current transport without reporting a loss (paho's `reconnect()` closing the
@@ -208,7 +569,7 @@ impl Inner {
 /// socket, or the connection failed.
 pub fn start(
     shared: &Arc<Shared>,
-    stream: BoxedStream,
+    stream: Stream,
     handle: &Handle,
 ) -> std::sync::mpsc::Receiver<()> {
     let g = shared.lock();
@@ -220,7 +581,7 @@ pub fn start(
 pub fn finish_attempt(
     shared: &Arc<Shared>,
     seq: u64,
-    outcome: Result<BoxedStream, TransportError>,
+    outcome: Result<Stream, TransportError>,
     handle: &Handle,
 ) {
     let mut g = shared.lock();
@@ -244,10 +605,9 @@ pub fn finish_attempt(
 fn start_locked(
     shared: &Arc<Shared>,
     mut g: MutexGuard<'_, Inner>,
-    stream: BoxedStream,
+    stream: Stream,
     handle: &Handle,
 ) -> std::sync::mpsc::Receiver<()> {
-    let (read_half, write_half) = tokio::io::split(stream);
     let wake = Arc::new(Notify::new());
     let (first_tx, first_rx) = std::sync::mpsc::channel();
     g.close_link();
@@ -256,17 +616,41 @@ fn start_locked(
         session.on_connected(Instant::now());
     }
     g.idle = false;
-    let reader = handle.spawn(reader(
-        Arc::clone(shared),
-        generation,
-        read_half,
-        Arc::clone(&wake),
-    ));
+    g.pending.clear();
+    let (reader, write_side, direct, read) = match stream {
+        Stream::Tcp(tcp) => {
+            let (rd, wr) = tcp.into_split();
+            let wr = Arc::new(wr);
+            let rd = Arc::new(TcpRead {
+                half: rd,
+                state: Mutex::new(ReadBuf {
+                    buf: BytesMut::with_capacity(READ_CHUNK),
+                    done: false,
+                    last_read: None,
+                    streak: 0,
+                }),
+            });
+            let task = tcp_reader(Arc::clone(shared), generation, Arc::clone(&rd));
+            let reader = handle.spawn(task);
+            (reader, WriteSide::Tcp(Arc::clone(&wr)), Some(wr), Some(rd))
+        }
+        Stream::Boxed(boxed, socket) => {
+            let (rd, wr) = tokio::io::split(boxed);
+            let task = reader(
+                Arc::clone(shared),
+                generation,
+                rd,
+                socket,
+                Arc::clone(&wake),
+            );
+            (handle.spawn(task), WriteSide::Split(wr), None, None)
+        }
+    };
     let reader_abort = reader.abort_handle();
     let writer = handle.spawn(writer(
         Arc::clone(shared),
         generation,
-        write_half,
+        write_side,
         Arc::clone(&wake),
         reader,
         first_tx,
@@ -275,7 +659,18 @@ fn start_locked(
         wake,
         reader: reader_abort,
         writer: writer.abort_handle(),
+        direct,
+        read,
+        paused: false,
     });
+    let lane = shared
+        .lane
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    if let Some((lane, key)) = lane {
+        g.watch(&lane, key, shared);
+    }
     drop(g);
     first_rx
 }
@@ -304,22 +699,110 @@ fn lost(shared: &Shared, generation: u64, error: Option<&std::io::Error>) {
     shared.notify_events();
 }
 
+/// The read side of a transport other than plain TCP.
+type ReadSide = tokio::io::ReadHalf<BoxedStream>;
+
+/// The reader task of plain TCP: waits for the socket to be readable and reads, as
+/// [`read_step`] does for Python threads; after the end, drains.
+async fn tcp_reader(shared: Arc<Shared>, generation: u64, tcp: Arc<TcpRead>) {
+    loop {
+        if let Err(e) = tcp.half.readable().await {
+            tcp.state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .done = true;
+            return lost(&shared, generation, Some(&e));
+        }
+        if read_step(&shared, generation, &tcp, false) == Step::Done {
+            break;
+        }
+    }
+    loop {
+        if tcp.half.readable().await.is_err() {
+            return;
+        }
+        let mut st = tcp.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.buf.clear();
+        if st.buf.capacity() < READ_CHUNK {
+            st.buf.reserve(READ_CHUNK);
+        }
+        match tcp.half.try_read_buf(&mut st.buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The write side of a transport.
+enum WriteSide {
+    /// Written by the writer task only.
+    Split(WriteHalf<BoxedStream>),
+    /// Plain TCP, shared with [`Link::direct`]: a thread holding the mutex may write while the
+    /// writer is idle, so the writer only ever writes what it took under the mutex.
+    Tcp(Arc<OwnedWriteHalf>),
+}
+
+impl WriteSide {
+    async fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Self::Split(wr) => {
+                wr.write_all(buf).await?;
+                wr.flush().await
+            }
+            Self::Tcp(wr) => {
+                let mut written = 0;
+                while written < buf.len() {
+                    wr.writable().await?;
+                    match wr.try_write(&buf[written..]) {
+                        Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                        Ok(n) => written += n,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Half-closes the transport (FIN after everything written). The TCP half must be ours
+    /// alone by now: `link.direct` is dropped under the mutex first.
+    async fn shutdown(self) {
+        match self {
+            Self::Split(mut wr) => {
+                let _ = wr.shutdown().await;
+            }
+            Self::Tcp(wr) => {
+                if let Ok(mut wr) = Arc::try_unwrap(wr) {
+                    let _ = wr.shutdown().await;
+                }
+            }
+        }
+    }
+}
+
+/// The reader task of every transport but plain TCP. `socket`, the TCP socket under TLS or
+/// WebSocket, is there for [`quick_ack`] and is dropped with the task.
 async fn reader(
     shared: Arc<Shared>,
     generation: u64,
-    mut rd: ReadHalf<BoxedStream>,
+    mut rd: ReadSide,
+    socket: Option<socket2::Socket>,
     wake: Arc<Notify>,
 ) {
-    const CHUNK: usize = 64 * 1024;
-    let mut buf = BytesMut::with_capacity(CHUNK);
+    let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
-        if buf.capacity() - buf.len() < CHUNK / 4 {
-            buf.reserve(CHUNK);
+        if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+            buf.reserve(READ_CHUNK);
         }
         match rd.read_buf(&mut buf).await {
             Ok(0) => return lost(&shared, generation, None),
             Err(e) => return lost(&shared, generation, Some(&e)),
             Ok(_) => {}
+        }
+        if let Some(socket) = &socket {
+            quick_ack(socket);
         }
         let Some((open, wants_write, events)) = ({
             let mut g = shared.lock();
@@ -352,7 +835,7 @@ async fn reader(
 /// Closing a socket with unread data in it (the broker's PUBACKs, say) makes the kernel send a
 /// reset, and a reset makes the broker's kernel throw away what it had received but not yet
 /// read: the last PUBLISHes and the DISCONNECT. Draining first lets them all be handled.
-async fn drain(mut rd: ReadHalf<BoxedStream>, mut buf: BytesMut) {
+async fn drain(mut rd: ReadSide, mut buf: BytesMut) {
     loop {
         buf.clear();
         match rd.read_buf(&mut buf).await {
@@ -365,7 +848,7 @@ async fn drain(mut rd: ReadHalf<BoxedStream>, mut buf: BytesMut) {
 async fn writer(
     shared: Arc<Shared>,
     generation: u64,
-    mut wr: WriteHalf<BoxedStream>,
+    mut wr: WriteSide,
     wake: Arc<Notify>,
     reader: tokio::task::JoinHandle<()>,
     first_write: std::sync::mpsc::Sender<()>,
@@ -385,6 +868,11 @@ async fn writer(
             };
             let now = Instant::now();
             session.tick(now);
+            buf.extend_from_slice(&g.pending);
+            g.pending.clear();
+            let Some(session) = &mut g.session else {
+                return;
+            };
             session.poll_transmit(&mut buf, now);
             let open = session.is_open();
             let deadline = session.poll_timeout();
@@ -401,10 +889,7 @@ async fn writer(
             (deadline, open)
         };
         if !buf.is_empty() {
-            let result = match wr.write_all(&buf).await {
-                Ok(()) => wr.flush().await,
-                Err(e) => Err(e),
-            };
+            let result = wr.write_all(&buf).await;
             buf.clear();
             if let Some(tx) = first.take() {
                 let _ = tx.send(());
@@ -418,7 +903,15 @@ async fn writer(
         if !open {
             // DISCONNECT (or the last packet before a protocol error) is out: half-close, let the
             // reader drain until the broker closes its side, then drop the socket.
-            let _ = wr.shutdown().await;
+            {
+                let mut g = shared.lock();
+                if g.generation == generation {
+                    if let Some(link) = &mut g.link {
+                        link.direct = None;
+                    }
+                }
+            }
+            wr.shutdown().await;
             let abort = reader.abort_handle();
             let _ = tokio::time::timeout(DRAIN_TIMEOUT, reader).await;
             abort.abort();
@@ -444,5 +937,270 @@ async fn writer(
         // several, which halves the syscalls of a publish loop at no latency cost worth a word
         // (a yield is a trip through the scheduler, microseconds).
         tokio::task::yield_now().await;
+    }
+}
+
+/// The direct paths, on a current-thread runtime driven only when a test says so: whatever
+/// reaches the peer (or the session) between two drives was done by the test's own thread.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{FullEvent, QoS};
+    use bytes::Bytes;
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use tokio::runtime::Runtime;
+
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    /// Reads one MQTT packet (fixed header, remaining length, body) from the fake broker.
+    fn read_packet(peer: &mut TcpStream) -> Vec<u8> {
+        let mut packet = vec![0u8; 2];
+        peer.read_exact(&mut packet)
+            .expect("a packet's first bytes");
+        let (mut len, mut shift) = (usize::from(packet[1] & 0x7f), 7);
+        while packet[packet.len() - 1] & 0x80 != 0 {
+            let mut byte = [0u8; 1];
+            peer.read_exact(&mut byte).expect("a length byte");
+            packet.push(byte[0]);
+            len |= usize::from(byte[0] & 0x7f) << shift;
+            shift += 7;
+        }
+        let head = packet.len();
+        packet.resize(head + len, 0);
+        peer.read_exact(&mut packet[head..])
+            .expect("a packet's body");
+        packet
+    }
+
+    /// Drives `rt` until `done` holds for the client (bounded).
+    fn drive_until(rt: &Runtime, shared: &Shared, done: impl Fn(&Inner) -> bool) {
+        rt.block_on(async {
+            let start = Instant::now();
+            while !done(&shared.lock()) {
+                assert!(start.elapsed() < LIMIT, "the runtime never got there");
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+    }
+
+    /// A client connected over loopback TCP to a fake broker (the returned socket), its writer
+    /// idle, its runtime not running.
+    fn connected() -> (Runtime, Arc<Shared>, TcpStream) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        let stream = rt
+            .block_on(tokio::net::TcpStream::connect(addr))
+            .expect("connected");
+        let (mut peer, _) = listener.accept().expect("accepted");
+        peer.set_read_timeout(Some(LIMIT)).expect("a timeout");
+        let shared = Arc::new(Shared::default());
+        let opts = SessionOptions {
+            client_id: b"direct".to_vec(),
+            ..SessionOptions::default()
+        };
+        shared.lock().prepare_session(opts).expect("a session");
+        drop(start(&shared, Stream::Tcp(stream), rt.handle()));
+        drive_until(&rt, &shared, |g| g.idle);
+        assert_eq!(read_packet(&mut peer)[0], 0x10, "CONNECT");
+        peer.write_all(&[0x20, 0x02, 0x00, 0x00]).expect("CONNACK");
+        drive_until(&rt, &shared, |g| {
+            g.idle && g.session.as_ref().is_some_and(Session::is_connected)
+        });
+        // Python would have taken the CONNACK's event by now.
+        if let Some(session) = shared.lock().session.as_mut() {
+            session.drain_full_events().for_each(drop);
+        }
+        (rt, shared, peer)
+    }
+
+    fn publish(shared: &Shared, topic: &str, payload: Bytes, qos: QoS) -> bool {
+        let mut g = shared.lock();
+        let session = g.session.as_mut().expect("a session");
+        session
+            .publish(topic.to_owned(), payload, qos, false)
+            .expect("accepted");
+        g.send_now()
+    }
+
+    /// A lone publish reaches the socket from the publishing thread, the runtime not running;
+    /// one inside a burst waits for the writer.
+    #[test]
+    fn a_lone_publish_is_written_by_the_calling_thread() {
+        let (rt, shared, mut peer) = connected();
+        publish(&shared, "a/b", Bytes::from_static(b"one"), QoS::AtMostOnce);
+        assert_eq!(read_packet(&mut peer), b"\x30\x08\x00\x03a/bone");
+        // Part of a burst (the last request "just now"): left to the writer.
+        shared.lock().last_send_now = Some(Instant::now() + Duration::from_secs(60));
+        publish(&shared, "a/b", Bytes::from_static(b"two"), QoS::AtMostOnce);
+        peer.set_nonblocking(true).expect("non-blocking");
+        let mut byte = [0u8; 1];
+        let early = peer.read(&mut byte);
+        assert!(
+            matches!(&early, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "written before the writer ran: {early:?}"
+        );
+        peer.set_nonblocking(false).expect("blocking");
+        drive_until(&rt, &shared, |g| {
+            g.idle && !g.session.as_ref().is_some_and(Session::wants_write)
+        });
+        assert_eq!(read_packet(&mut peer), b"\x30\x08\x00\x03a/btwo");
+    }
+
+    /// What a direct write cannot hand to the socket at once is sent by the writer before any
+    /// later packet, and no later publish writes past it.
+    #[test]
+    fn a_partial_direct_write_is_finished_by_the_writer_in_order() {
+        let (rt, shared, mut peer) = connected();
+        let big = Bytes::from(vec![0x5a_u8; 8 << 20]);
+        publish(&shared, "big", big.clone(), QoS::AtMostOnce);
+        assert!(!shared.lock().idle, "8 MiB fit in the socket at once?");
+        shared.lock().last_send_now = None;
+        publish(&shared, "next", Bytes::from_static(b"!"), QoS::AtMostOnce);
+        let reader = std::thread::spawn(move || {
+            let first = read_packet(&mut peer);
+            let second = read_packet(&mut peer);
+            (first, second)
+        });
+        drive_until(&rt, &shared, |g| g.idle);
+        let (first, second) = reader.join().expect("the reader thread");
+        // Type byte, 4 length bytes, topic length and "big", payload.
+        assert_eq!(first.len(), 1 + 4 + 2 + 3 + big.len());
+        assert!(
+            first[10..].iter().all(|&b| b == 0x5a),
+            "the payload arrived whole"
+        );
+        assert_eq!(second, b"\x30\x07\x00\x04next!");
+    }
+
+    /// `read_now` reads and handles what the socket holds with the runtime not running, and
+    /// answers a QoS 1 message with its PUBACK from the same thread.
+    #[test]
+    fn read_now_handles_a_message_without_the_runtime() {
+        let (_rt, shared, mut peer) = connected();
+        // PUBLISH QoS 1, topic "t", packet id 7, payload "hi".
+        peer.write_all(b"\x32\x07\x00\x01t\x00\x07hi")
+            .expect("PUBLISH");
+        let start = Instant::now();
+        let message = loop {
+            shared.read_now();
+            let mut g = shared.lock();
+            let session = g.session.as_mut().expect("a session");
+            let found = session.drain_full_events().find_map(|e| match e {
+                FullEvent::Message(m) => Some(m),
+                _ => None,
+            });
+            drop(g);
+            if let Some(message) = found {
+                break message;
+            }
+            assert!(start.elapsed() < LIMIT, "never read");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert_eq!(
+            (&message.topic[..], &message.payload[..]),
+            (&b"t"[..], &b"hi"[..])
+        );
+        assert_eq!(read_packet(&mut peer), b"\x40\x02\x00\x07", "PUBACK");
+    }
+
+    /// A lane with the client attached wakes for the socket itself and reads it, with the
+    /// runtime not running, and stops after the client is detached.
+    #[test]
+    fn a_lane_wakes_for_its_clients_socket() {
+        let (_rt, shared, mut peer) = connected();
+        let lane = Arc::new(Lane::new().expect("a poller"));
+        shared.set_lane(Some((Arc::clone(&lane), 41)));
+        let _ = lane.wait_slice(Instant::now(), Duration::ZERO);
+        peer.write_all(b"\x30\x05\x00\x01tab").expect("PUBLISH");
+        let deadline = Instant::now() + LIMIT;
+        assert_eq!(
+            lane.wait_slice(deadline, LIMIT),
+            crate::dispatch::Wait::Done(vec![41])
+        );
+        let mut g = shared.lock();
+        let session = g.session.as_mut().expect("a session");
+        let payloads: Vec<Bytes> = session
+            .drain_full_events()
+            .filter_map(|e| match e {
+                FullEvent::Message(m) => Some(m.payload),
+                _ => None,
+            })
+            .collect();
+        drop(g);
+        assert_eq!(
+            payloads,
+            vec![Bytes::from_static(b"ab")],
+            "read by the lane"
+        );
+        shared.set_lane(None);
+        peer.write_all(b"\x30\x05\x00\x01tcd").expect("PUBLISH");
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert_eq!(
+            lane.wait_slice(soon, LIMIT),
+            crate::dispatch::Wait::Done(vec![])
+        );
+    }
+
+    /// Reads that stream in take the socket out of the lane's poller (the reader task reads
+    /// alone); a read after a quiet spell puts it back.
+    #[test]
+    fn streaming_reads_pause_the_lane_and_a_quiet_spell_resumes_it() {
+        let (_rt, shared, peer) = connected();
+        let lane = Arc::new(Lane::new().expect("a poller"));
+        shared.set_lane(Some((Arc::clone(&lane), 5)));
+        let tcp = {
+            let g = shared.lock();
+            let link = g.link.as_ref().expect("a link");
+            assert!(!link.paused);
+            Arc::clone(link.read.as_ref().expect("plain TCP"))
+        };
+        let read_one = |payload: &[u8], last_read: Instant| {
+            {
+                let mut st = tcp.state.lock().expect("the read state");
+                st.last_read = Some(last_read);
+            }
+            let len = u8::try_from(3 + payload.len()).expect("a short packet");
+            let mut packet = vec![0x30, len, 0, 1, b't'];
+            packet.extend_from_slice(payload);
+            (&peer).write_all(&packet).expect("PUBLISH");
+            let start = Instant::now();
+            while !shared.lock().has_events() {
+                assert!(start.elapsed() < LIMIT, "never read");
+                shared.read_now();
+            }
+            if let Some(session) = shared.lock().session.as_mut() {
+                session.drain_full_events().for_each(drop);
+            }
+        };
+        let paused = || shared.lock().link.as_ref().is_some_and(|l| l.paused);
+        // "Just now" (in the future, even): every read counts as streaming.
+        for _ in 0..STREAM_READS {
+            assert!(!paused());
+            read_one(b"s", Instant::now() + Duration::from_secs(60));
+        }
+        assert!(paused(), "still in the poller after a stream of reads");
+        (&peer).write_all(b"\x30\x04\x00\x01tq").expect("PUBLISH");
+        let soon = Instant::now() + Duration::from_millis(200);
+        assert_eq!(
+            lane.wait_slice(soon, LIMIT),
+            crate::dispatch::Wait::Done(vec![]),
+            "the lane woke for a paused socket"
+        );
+        shared.read_now();
+        let earlier = Instant::now();
+        std::thread::sleep(QUIET_GAP * 3);
+        read_one(b"q", earlier);
+        assert!(!paused(), "a read after a quiet spell did not resume");
+        (&peer).write_all(b"\x30\x04\x00\x01tr").expect("PUBLISH");
+        let deadline = Instant::now() + LIMIT;
+        assert_eq!(
+            lane.wait_slice(deadline, LIMIT),
+            crate::dispatch::Wait::Done(vec![5])
+        );
     }
 }

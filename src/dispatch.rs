@@ -6,19 +6,53 @@
 //! receiving costs one entry, not one per packet. The lane thread then drains that client's
 //! events in Python and moves on to the next ready key.
 //!
+//! The lane thread sleeps in the operating system's poller (epoll, kqueue) rather than on a
+//! condition variable: pushes and wakeups reach it through a [`mio::Waker`], and the plain TCP
+//! sockets of its clients are registered there too, under their keys ([`Lane::register`]). A
+//! message arriving on such a socket wakes the lane thread at once, in parallel with the
+//! runtime's reader, and the lane reads it itself (`Shared::read_now`), instead of waiting for
+//! the reader to be woken first and then to wake the lane: one thread hand-off less per
+//! round trip.
+//!
 //! Nothing here touches Python or logs: pushes come from tokio tasks while other locks may be
 //! held by threads that hold the GIL (pyo3-log needs the GIL).
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use mio::{Events, Poll, Token, Waker};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
+/// The poller's token for the waker; a client's key `k` is registered as token `k + 1`.
+const WAKER: Token = Token(0);
+
+/// A client whose socket is in a lane's poller: what the lane thread calls when the socket
+/// woke it, before it reports the client ready.
+pub trait Source: Send + Sync {
+    /// Reads and handles whatever the socket holds now, without waiting; returns whether the
+    /// client has events for Python now.
+    fn read_now(&self) -> bool;
+}
+
 /// One lane's ready queue.
-#[derive(Debug, Default)]
 pub struct Lane {
     state: Mutex<LaneState>,
-    /// Signalled when a key is pushed or a wakeup is asked.
-    ready: Condvar,
+    /// The poller the lane thread sleeps in, with its event buffer. Only that thread polls;
+    /// the mutex makes the lane `Sync`.
+    poll: Mutex<(Poll, Events)>,
+    /// A handle to register sockets with, usable from any thread.
+    registry: mio::Registry,
+    /// Ends a sleep in `poll` (a key pushed, a wakeup asked).
+    waker: Waker,
+    /// The clients whose sockets are registered, by key.
+    sources: Mutex<HashMap<u64, Weak<dyn Source>>>,
+}
+
+impl std::fmt::Debug for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lane")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -29,9 +63,8 @@ struct LaneState {
     queued: HashSet<u64>,
     /// A Python thread asked the waiter to return early (a timer, shutdown).
     woken: bool,
-    /// Threads blocked on `ready` (the lane's one thread, normally). A push while it is busy
-    /// (the common case when messages stream in) then needs no notification, and so no futex
-    /// syscall: std's condition variable makes one on every notify.
+    /// Threads asleep in the poller (the lane's one thread, normally). A push while it is busy
+    /// (the common case when messages stream in) then needs no wake-up, and so no syscall.
     sleepers: usize,
 }
 
@@ -46,6 +79,65 @@ pub enum Wait {
 }
 
 impl Lane {
+    /// A lane with an empty queue. Fails only when the operating system refuses a poller
+    /// (out of file descriptors, say).
+    pub fn new() -> std::io::Result<Self> {
+        let poll = Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        Ok(Self {
+            state: Mutex::default(),
+            poll: Mutex::new((poll, Events::with_capacity(64))),
+            registry,
+            waker,
+            sources: Mutex::default(),
+        })
+    }
+
+    /// Wakes the lane thread when the socket `fd` has something to read: it then calls
+    /// `source.read_now()` and reports `key` as ready. The caller keeps `fd` open until it
+    /// calls [`Lane::deregister`] or closes it (a closed socket leaves the poller by itself).
+    #[cfg(unix)]
+    pub fn register(
+        &self,
+        fd: std::os::fd::RawFd,
+        key: u64,
+        source: Weak<dyn Source>,
+    ) -> std::io::Result<()> {
+        self.sources_lock().insert(key, source);
+        self.resume(fd, key)
+    }
+
+    /// Takes `fd` out of the poller for a while, keeping its source: the reader task reads
+    /// alone while messages stream in (see `connection.rs`).
+    #[cfg(unix)]
+    pub fn pause(&self, fd: std::os::fd::RawFd) -> std::io::Result<()> {
+        self.registry.deregister(&mut mio::unix::SourceFd(&fd))
+    }
+
+    /// Puts `fd` (registered before, for `key`) back into the poller.
+    #[cfg(unix)]
+    pub fn resume(&self, fd: std::os::fd::RawFd, key: u64) -> std::io::Result<()> {
+        let token = Token(usize::try_from(key).map_or(usize::MAX, |k| k.saturating_add(1)));
+        self.registry.register(
+            &mut mio::unix::SourceFd(&fd),
+            token,
+            mio::Interest::READABLE,
+        )
+    }
+
+    /// Stops watching `fd` (for `key`), which must still be open (a closed descriptor's number
+    /// may belong to another client's socket by now).
+    #[cfg(unix)]
+    pub fn deregister(&self, fd: std::os::fd::RawFd, key: u64) -> std::io::Result<()> {
+        self.sources_lock().remove(&key);
+        self.registry.deregister(&mut mio::unix::SourceFd(&fd))
+    }
+
+    fn sources_lock(&self) -> MutexGuard<'_, HashMap<u64, Weak<dyn Source>>> {
+        self.sources.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn lock(&self) -> MutexGuard<'_, LaneState> {
         // The state is a queue and a flag: consistent at every step, so a poisoned lock is safe
         // to keep using.
@@ -60,9 +152,14 @@ impl Lane {
             let sleeping = g.sleepers > 0;
             drop(g);
             if sleeping {
-                self.ready.notify_one();
+                self.wake();
             }
         }
+    }
+
+    fn wake(&self) {
+        // Fails only if the eventfd's counter is full, in which case a wake-up is pending.
+        let _ = self.waker.wake();
     }
 
     /// Makes the waiter return now, with whatever is ready.
@@ -72,7 +169,7 @@ impl Lane {
         let sleeping = g.sleepers > 0;
         drop(g);
         if sleeping {
-            self.ready.notify_one();
+            self.wake();
         }
     }
 
@@ -98,12 +195,47 @@ impl Lane {
             if now >= end {
                 return Wait::Pending;
             }
+            // Counted before the state is released: a push from then on wakes the poller, and
+            // a wake-up that comes before the poll makes it return at once.
             g.sleepers += 1;
-            g = match self.ready.wait_timeout(g, end - now) {
-                Ok((g, _)) => g,
-                Err(poisoned) => poisoned.into_inner().0,
+            drop(g);
+            let mut ready = Vec::new();
+            {
+                let mut poller = self.poll.lock().unwrap_or_else(PoisonError::into_inner);
+                let (poll, events) = &mut *poller;
+                // An error (EINTR: a signal) is a spurious wake-up: the loop looks again.
+                if poll.poll(events, Some(end - now)).is_ok() {
+                    ready.extend(
+                        events.iter().filter(|e| e.token() != WAKER).map(|e| {
+                            u64::try_from(e.token().0.saturating_sub(1)).unwrap_or(u64::MAX)
+                        }),
+                    );
+                }
+            }
+            // The sockets that woke the lane are read here, on its thread, before their keys
+            // are reported: no other thread has to wake first to read them. A socket with
+            // nothing new for Python (the reader task got there first, and reports the client
+            // itself) is not worth a trip through Python.
+            let sources: Vec<_> = {
+                let sources = self.sources_lock();
+                ready
+                    .iter()
+                    .filter_map(|&k| Some((k, sources.get(&k)?.upgrade()?)))
+                    .collect()
             };
+            ready.clear();
+            for (key, source) in sources {
+                if source.read_now() {
+                    ready.push(key);
+                }
+            }
+            g = self.lock();
             g.sleepers -= 1;
+            for key in ready {
+                if g.queued.insert(key) {
+                    g.queue.push_back(key);
+                }
+            }
         }
     }
 }
@@ -111,6 +243,12 @@ impl Lane {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl Default for Lane {
+        fn default() -> Self {
+            Self::new().expect("a poller")
+        }
+    }
 
     fn take(lane: &Lane) -> Vec<u64> {
         match lane.wait_slice(Instant::now(), Duration::ZERO) {

@@ -84,3 +84,22 @@ def test_bench_clients_quick_reference_rows() -> None:
             assert RATIO.match(c[THIS]), c
             counted = re.search(r"(?:delivered|received) ([0-9]+)/([0-9]+)", c[9])
             assert counted and counted[1] == counted[2], c
+
+
+def test_bench_clients_quick_callback_latency_rows() -> None:
+    """Round trips chained in on_message, for every client, and the raw one-socket floor."""
+    cells = quick_table("--scenarios", "latency_cb_qos0,latency_cb_qos1")
+    seen = {(c[0], c[1]) for c in cells}
+    assert seen == {
+        *(
+            (f"latency_cb_qos{q} {p}", impl)
+            for q in (0, 1)
+            for p in ("p50", "p99")
+            for impl in ("paho", "turbomqtt", "gmqtt")
+        ),
+        ("latency_cb_qos0 p50", "raw"),
+        ("latency_cb_qos0 p99", "raw"),
+    }, cells
+    for c in cells:
+        if c[1] in ("gmqtt", "raw"):
+            assert RATIO.match(c[THIS]), c

@@ -551,7 +551,7 @@ impl PyCoreClient {
         let handle = runtime::handle().map_err(Error::Io)?;
         let (tx, rx) = std::sync::mpsc::channel();
         handle.spawn(async move {
-            let _ = tx.send(transport::connect(&endpoint).await);
+            let _ = tx.send(transport::open(&endpoint).await);
         });
         let stream = match wait_recv(py, rx, None)? {
             Some(result) => result.map_err(Error::Transport)?,
@@ -572,7 +572,7 @@ impl PyCoreClient {
         let shared = Arc::clone(&self.shared);
         let task_handle = handle.clone();
         handle.spawn(async move {
-            let outcome = transport::connect(&endpoint).await;
+            let outcome = transport::open(&endpoint).await;
             connection::finish_attempt(&shared, seq, outcome, &task_handle);
         });
         Ok(())
@@ -623,7 +623,9 @@ impl PyCoreClient {
         let session = session_or_default(&mut g, self)?;
         let result = session.publish(topic, payload, qos, retain);
         if session.wants_write() {
-            g.wake_writer();
+            let events = g.send_now();
+            drop(g);
+            self.shared.notify_changed(events);
         }
         publish_outcome(result.map_err(RequestError::Session))
     }
@@ -650,7 +652,9 @@ impl PyCoreClient {
             Bytes::copy_from_slice(properties),
         );
         if session.wants_write() {
-            g.wake_writer();
+            let events = g.send_now();
+            drop(g);
+            self.shared.notify_changed(events);
         }
         publish_outcome(result)
     }

@@ -1,6 +1,7 @@
 //! `Lane`: the pyo3 face of [`crate::dispatch::Lane`], waited on by a shared-loop thread.
 
 use crate::dispatch::{Lane, Wait};
+use crate::errors::Error;
 use crate::py::client::{deadline_after, SIGNAL_SLICE};
 use pyo3::prelude::*;
 use std::sync::Arc;
@@ -15,10 +16,10 @@ pub struct PyLane {
 #[pymethods]
 impl PyLane {
     #[new]
-    fn new() -> Self {
-        Self {
-            inner: Arc::new(Lane::default()),
-        }
+    fn new() -> PyResult<Self> {
+        Ok(Self {
+            inner: Arc::new(Lane::new().map_err(Error::Io)?),
+        })
     }
 
     /// The keys of the clients that became ready, in order, waiting up to `timeout` seconds

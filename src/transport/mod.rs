@@ -32,6 +32,37 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
 /// virtual call per read or write is noise next to a syscall.
 pub type BoxedStream = Box<dyn ByteStream>;
 
+/// What [`open`] returns: plain TCP kept as itself, so the connection can share the socket's
+/// write half with the threads that publish (a write with no task wake-up when the link is
+/// idle); every other layering boxed.
+pub enum Stream {
+    /// MQTT straight over TCP: no TLS, no WebSocket.
+    Tcp(TcpStream),
+    /// Anything else (TLS, WebSocket, unix socket), with a second handle on the TCP socket
+    /// underneath when there is one, for socket options only (`TCP_QUICKACK`); whoever holds
+    /// it must drop it with the stream, or the socket outlives the connection.
+    Boxed(BoxedStream, Option<socket2::Socket>),
+}
+
+impl Stream {
+    /// The stream as a [`BoxedStream`], whatever it is.
+    pub fn into_boxed(self) -> BoxedStream {
+        match self {
+            Self::Tcp(tcp) => Box::new(tcp),
+            Self::Boxed(boxed, _) => boxed,
+        }
+    }
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tcp(tcp) => f.debug_tuple("Tcp").field(tcp).finish(),
+            Self::Boxed(..) => f.write_str("Boxed(..)"),
+        }
+    }
+}
+
 /// paho's `transport` argument, with the WebSocket options of `ws_set_options`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransportKind {
@@ -90,6 +121,11 @@ impl Endpoint {
 /// TCP sockets get `TCP_NODELAY`: the connection task coalesces writes itself, so Nagle's
 /// algorithm only adds latency (a PUBACK waiting 40 ms behind delayed ACKs).
 pub async fn connect(endpoint: &Endpoint) -> Result<BoxedStream, TransportError> {
+    open(endpoint).await.map(Stream::into_boxed)
+}
+
+/// [`connect`], keeping a plain TCP stream unboxed ([`Stream::Tcp`]).
+pub async fn open(endpoint: &Endpoint) -> Result<Stream, TransportError> {
     if endpoint.host.is_empty() {
         return Err(TransportError::InvalidArgument("Invalid host.".to_owned()));
     }
@@ -100,12 +136,20 @@ pub async fn connect(endpoint: &Endpoint) -> Result<BoxedStream, TransportError>
 }
 
 /// [`connect`] without the deadline.
-async fn connect_inner(endpoint: &Endpoint) -> Result<BoxedStream, TransportError> {
+async fn connect_inner(endpoint: &Endpoint) -> Result<Stream, TransportError> {
     let host = endpoint.host.as_str();
+    if endpoint.kind == TransportKind::Tcp && endpoint.tls.is_none() {
+        return Ok(Stream::Tcp(
+            connect_tcp(host, endpoint.port, endpoint.bind_address).await?,
+        ));
+    }
+    let mut socket = None;
     let base: BoxedStream = match endpoint.kind {
         TransportKind::Unix => Box::new(connect_unix(host).await?),
         TransportKind::Tcp | TransportKind::WebSockets { .. } => {
-            Box::new(connect_tcp(host, endpoint.port, endpoint.bind_address).await?)
+            let tcp = connect_tcp(host, endpoint.port, endpoint.bind_address).await?;
+            socket = socket2::SockRef::from(&tcp).try_clone().ok();
+            Box::new(tcp)
         }
     };
     let stream: BoxedStream = match &endpoint.tls {
@@ -115,11 +159,12 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<BoxedStream, TransportErro
     match &endpoint.kind {
         TransportKind::WebSockets { path, headers } => {
             let secure = endpoint.tls.is_some();
-            Ok(Box::new(
-                ws::handshake(stream, host, endpoint.port, secure, path, headers).await?,
+            Ok(Stream::Boxed(
+                Box::new(ws::handshake(stream, host, endpoint.port, secure, path, headers).await?),
+                socket,
             ))
         }
-        TransportKind::Tcp | TransportKind::Unix => Ok(stream),
+        TransportKind::Tcp | TransportKind::Unix => Ok(Stream::Boxed(stream, socket)),
     }
 }
 
