@@ -65,7 +65,7 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -300,7 +300,8 @@ def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
     }
 
 
-def _percentiles(samples: list[float]) -> dict[str, float]:
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50 and p99 of round-trip times in seconds, in µs."""
     samples = sorted(samples)
     return {
         "p50": samples[len(samples) // 2] * 1e6,
@@ -315,13 +316,8 @@ def work_latency_raw(port: int, p: dict[str, int]) -> dict[str, Any]:
     sock.sendall(rawmqtt.subscribe_packet(topic, 0))
     rawmqtt.read_packet(sock)  # SUBACK
     packet = rawmqtt.publish_packet(topic, b"x" * 16)
-    samples: list[float] = []
-    clock = time.perf_counter
-    c0 = 0.0
-    for i in range(p["warmup"] + p["n"]):
-        if i == p["warmup"]:
-            c0 = cpu_seconds()
-        t = clock()
+
+    def trip(_i: int) -> None:
         sock.sendall(packet)
         got = sock.recv(65536)
         while len(got) < len(packet):
@@ -329,11 +325,26 @@ def work_latency_raw(port: int, p: dict[str, int]) -> dict[str, Any]:
             if not more:
                 raise ConnectionError("broker closed the connection")
             got += more
+
+    result = timed_trips(p, trip)
+    rawmqtt.close_session(sock)
+    return result
+
+
+def timed_trips(p: dict[str, int], trip: Callable[[int], None]) -> dict[str, Any]:
+    """Runs ``trip(i)`` ``warmup + n`` times; percentiles and CPU of the last ``n``."""
+    samples: list[float] = []
+    clock = time.perf_counter
+    c0 = 0.0
+    for i in range(p["warmup"] + p["n"]):
+        if i == p["warmup"]:
+            c0 = cpu_seconds()
+        t = clock()
+        trip(i)
         if i >= p["warmup"]:
             samples.append(clock() - t)
     c1 = cpu_seconds()
-    rawmqtt.close_session(sock)
-    return {"metrics": _percentiles(samples), "cpu_us": (c1 - c0) / p["n"] * 1e6}
+    return {"metrics": percentiles(samples), "cpu_us": (c1 - c0) / p["n"] * 1e6}
 
 
 def work_latency_callback(
@@ -372,7 +383,7 @@ def work_latency_callback(
         raise TimeoutError(f"round trips stopped at {state['i']} of {total}")
     c1 = cpu_seconds()
     stop(client)
-    return {"metrics": _percentiles(samples), "cpu_us": (c1 - state["c0"]) / p["n"] * 1e6}
+    return {"metrics": percentiles(samples), "cpu_us": (c1 - state["c0"]) / p["n"] * 1e6}
 
 
 def work_latency(impl: str, port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:
@@ -387,22 +398,16 @@ def work_latency(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
     client.on_message = lambda *_: arrived.set()
     subscribe(client, topic, qos)
     payload = b"x" * 16
-    samples: list[float] = []
-    clock = time.perf_counter
-    c0 = 0.0
-    for i in range(p["warmup"] + p["n"]):
-        if i == p["warmup"]:
-            c0 = cpu_seconds()
-        arrived.clear()
-        t = clock()
+
+    def trip(i: int) -> None:
         client.publish(topic, payload, qos)
         if not arrived.wait(10):
             raise TimeoutError(f"round trip {i} never came back")
-        if i >= p["warmup"]:
-            samples.append(clock() - t)
-    c1 = cpu_seconds()
+        arrived.clear()
+
+    result = timed_trips(p, trip)
     stop(client)
-    return {"metrics": _percentiles(samples), "cpu_us": (c1 - c0) / p["n"] * 1e6}
+    return result
 
 
 def work_clients(impl: str, port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:

@@ -35,7 +35,7 @@ import uuid
 from typing import Any
 
 import gmqtt
-from bench_clients import HERE, HOST, INFLIGHT, cpu_seconds, start_raw_subscriber
+from bench_clients import HERE, HOST, INFLIGHT, cpu_seconds, percentiles, start_raw_subscriber
 from gmqtt.mqtt.constants import MQTTv311
 from gmqtt.storage import PersistentStorage
 
@@ -211,12 +211,8 @@ async def _latency_callback(port: int, p: dict[str, int], timeout: float) -> dic
     await asyncio.wait_for(finished, timeout)
     c1 = cpu_seconds()
     await client.disconnect()
-    samples.sort()
     return {
-        "metrics": {
-            "p50": samples[len(samples) // 2] * 1e6,
-            "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6,
-        },
+        "metrics": percentiles(samples),
         "cpu_us": (c1 - state["c0"]) / p["n"] * 1e6,
     }
 
@@ -255,11 +251,7 @@ async def _latency(port: int, p: dict[str, int], timeout: float) -> dict[str, An
         timer.cancel()
     c1 = cpu_seconds()
     await client.disconnect()
-    samples.sort()
     return {
-        "metrics": {
-            "p50": samples[len(samples) // 2] * 1e6,
-            "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))] * 1e6,
-        },
+        "metrics": percentiles(samples),
         "cpu_us": (c1 - c0) / p["n"] * 1e6,
     }
