@@ -1056,9 +1056,9 @@ mod tests {
     #[test]
     fn a_partial_direct_write_is_finished_by_the_writer_in_order() {
         let (rt, shared, mut peer) = connected();
-        let big = Bytes::from(vec![0x5a_u8; 8 << 20]);
+        let big = Bytes::from(vec![0x5a_u8; 32 << 20]);
         publish(&shared, "big", big.clone(), QoS::AtMostOnce);
-        assert!(!shared.lock().idle, "8 MiB fit in the socket at once?");
+        assert!(!shared.lock().idle, "32 MiB fit in the socket at once?");
         shared.lock().last_send_now = None;
         publish(&shared, "next", Bytes::from_static(b"!"), QoS::AtMostOnce);
         let reader = std::thread::spawn(move || {
