@@ -166,8 +166,7 @@ const DIRECT_READS: usize = 4;
 
 impl Source for Shared {
     fn read_now(&self) -> bool {
-        Shared::read_now(self);
-        self.lock().has_events()
+        Shared::read_now(self)
     }
 }
 
@@ -349,20 +348,21 @@ impl Shared {
 
     /// Reads what the plain TCP socket holds now, without waiting, and hands it to the session
     /// (a lane thread woken by the socket). Nothing for other transports, or when the reader
-    /// task is reading this very moment (it then hands over the bytes itself).
-    pub fn read_now(&self) {
+    /// task is reading this very moment (it then hands over the bytes itself). Returns whether
+    /// the client has events for Python now.
+    pub fn read_now(&self) -> bool {
         let (tcp, generation) = {
             let g = self.lock();
             if g.has_events() {
                 // The reader task is ahead (messages streaming in): let it read while the lane
                 // runs the callbacks of what it has already handled.
-                return;
+                return true;
             }
             match &g.link {
                 Some(Link {
                     read: Some(tcp), ..
                 }) => (Arc::clone(tcp), g.generation),
-                _ => return,
+                _ => return false,
             }
         };
         for _ in 0..DIRECT_READS {
@@ -370,6 +370,15 @@ impl Shared {
                 break;
             }
         }
+        self.lock().has_events()
+    }
+
+    /// Gets what the session queued onto the wire ([`Inner::send_now`]) and tells whoever
+    /// waits, after releasing `g`.
+    pub fn send_queued(&self, mut g: MutexGuard<'_, Inner>) {
+        let events = g.send_now();
+        drop(g);
+        self.notify_changed(events);
     }
 
     /// Waits on the condition variable for at most `timeout`, returning the guard.
@@ -407,22 +416,26 @@ impl Inner {
         Ok(self.session.insert(session))
     }
 
+    /// The current link, when it is plain TCP, with its socket's descriptor (open as long as
+    /// the link is: it holds the socket).
+    #[cfg(unix)]
+    fn tcp_link(&mut self) -> Option<(&mut Link, std::os::fd::RawFd)> {
+        use std::os::fd::AsRawFd;
+        let link = self.link.as_mut()?;
+        let fd = link.read.as_ref()?.half.as_ref().as_raw_fd();
+        Some((link, fd))
+    }
+
     /// Puts the current plain TCP socket into `lane`'s poller, reporting `key` and reading
     /// through `shared` (this client's).
     fn watch(&mut self, lane: &Lane, key: u64, shared: &Arc<Shared>) {
         #[cfg(unix)]
-        if let Some(Link {
-            read: Some(tcp),
-            paused,
-            ..
-        }) = &mut self.link
-        {
-            use std::os::fd::AsRawFd;
-            *paused = false;
+        if let Some((link, fd)) = self.tcp_link() {
+            link.paused = false;
             let source: std::sync::Weak<dyn Source> = Arc::downgrade(shared) as _;
             // Already there (attached twice): nothing to do. Any other failure leaves the
             // reader task to do all the reading, as for TLS.
-            let _ = lane.register(tcp.half.as_ref().as_raw_fd(), key, source);
+            let _ = lane.register(fd, key, source);
         }
         #[cfg(not(unix))]
         let _ = (lane, key, shared);
@@ -432,45 +445,30 @@ impl Inner {
     /// while (messages streaming in), when it is not there already.
     fn set_watched(&mut self, shared: &Shared, watched: bool) {
         #[cfg(unix)]
-        if let Some(Link {
-            read: Some(tcp),
-            paused,
-            ..
-        }) = &mut self.link
-        {
-            use std::os::fd::AsRawFd;
-            if *paused != watched {
-                return;
-            }
+        if let Some((link, fd)) = self.tcp_link().filter(|(l, _)| l.paused == watched) {
             let lane = shared
                 .lane
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .clone();
-            let Some((lane, key)) = lane else {
-                return;
-            };
-            let fd = tcp.half.as_ref().as_raw_fd();
-            *paused = !watched;
-            let _ = if watched {
-                lane.resume(fd, key)
-            } else {
-                lane.pause(fd)
-            };
+            if let Some((lane, key)) = lane {
+                link.paused = !watched;
+                let _ = if watched {
+                    lane.resume(fd, key)
+                } else {
+                    lane.pause(fd)
+                };
+            }
         }
         #[cfg(not(unix))]
         let _ = (shared, watched);
     }
 
-    /// Takes the current plain TCP socket out of `lane`'s poller (it is open: the link holds it).
-    fn unwatch(&self, lane: &Lane, key: u64) {
+    /// Takes the current plain TCP socket out of `lane`'s poller.
+    fn unwatch(&mut self, lane: &Lane, key: u64) {
         #[cfg(unix)]
-        if let Some(Link {
-            read: Some(tcp), ..
-        }) = &self.link
-        {
-            use std::os::fd::AsRawFd;
-            let _ = lane.deregister(tcp.half.as_ref().as_raw_fd(), key);
+        if let Some((_, fd)) = self.tcp_link() {
+            let _ = lane.deregister(fd, key);
         }
         #[cfg(not(unix))]
         let _ = (lane, key);
@@ -863,16 +861,14 @@ async fn writer(
             if g.generation != generation {
                 return;
             }
-            let Some(session) = &mut g.session else {
-                return;
-            };
-            let now = Instant::now();
-            session.tick(now);
+            // A direct write's leftover goes first.
             buf.extend_from_slice(&g.pending);
             g.pending.clear();
             let Some(session) = &mut g.session else {
                 return;
             };
+            let now = Instant::now();
+            session.tick(now);
             session.poll_transmit(&mut buf, now);
             let open = session.is_open();
             let deadline = session.poll_timeout();

@@ -623,9 +623,7 @@ impl PyCoreClient {
         let session = session_or_default(&mut g, self)?;
         let result = session.publish(topic, payload, qos, retain);
         if session.wants_write() {
-            let events = g.send_now();
-            drop(g);
-            self.shared.notify_changed(events);
+            self.shared.send_queued(g);
         }
         publish_outcome(result.map_err(RequestError::Session))
     }
@@ -652,9 +650,7 @@ impl PyCoreClient {
             Bytes::copy_from_slice(properties),
         );
         if session.wants_write() {
-            let events = g.send_now();
-            drop(g);
-            self.shared.notify_changed(events);
+            self.shared.send_queued(g);
         }
         publish_outcome(result)
     }
