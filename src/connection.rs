@@ -307,14 +307,18 @@ impl Shared {
     /// events to hand to Python. Call without holding `inner`.
     pub fn notify_events(&self) {
         self.notify();
-        let attached = self
-            .lane
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some((lane, key)) = attached {
+        if let Some((lane, key)) = self.attached_lane() {
             lane.push(key);
         }
+    }
+
+    /// The lane this client reports to, and its key there. The lane lock is taken after
+    /// `inner`, never before it.
+    fn attached_lane(&self) -> Option<(Arc<Lane>, u64)> {
+        self.lane
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// After a task changed the session: the lane too when there are events, else only the
@@ -446,12 +450,7 @@ impl Inner {
     fn set_watched(&mut self, shared: &Shared, watched: bool) {
         #[cfg(unix)]
         if let Some((link, fd)) = self.tcp_link().filter(|(l, _)| l.paused == watched) {
-            let lane = shared
-                .lane
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            if let Some((lane, key)) = lane {
+            if let Some((lane, key)) = shared.attached_lane() {
                 link.paused = !watched;
                 let _ = if watched {
                     lane.resume(fd, key)
@@ -661,12 +660,7 @@ fn start_locked(
         read,
         paused: false,
     });
-    let lane = shared
-        .lane
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    if let Some((lane, key)) = lane {
+    if let Some((lane, key)) = shared.attached_lane() {
         g.watch(&lane, key, shared);
     }
     drop(g);
