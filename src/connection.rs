@@ -20,7 +20,10 @@
 //! Whichever of the two comes first reads; one mutex keeps the bytes in order. While messages
 //! stream in, the socket leaves the lane's poller: the lane then wakes only for finished
 //! events, and the reader task decodes on another core while the lane runs Python (each
-//! arrival would otherwise wake both threads, and the lane would do the reading too).
+//! arrival would otherwise wake both threads, and the lane would do the reading too). And while
+//! small QoS 0 messages stream in with nothing to answer, the reader task leaves every poller
+//! and reads in batches, once a millisecond or so ([`read_step`]): a wake-up per arrival cost
+//! several times the Python work of such a message.
 //!
 //! Events pile up in the session; Python threads wait for them on a condition variable with the
 //! GIL released (`next_events`). The tasks never call Python.
@@ -31,6 +34,7 @@
 
 use crate::dispatch::{Lane, Source};
 use crate::session::{Session, SessionError, SessionOptions};
+use crate::tcp::TcpSock;
 use crate::transport::{BoxedStream, Stream, TransportError};
 use bytes::BytesMut;
 use std::collections::VecDeque;
@@ -38,7 +42,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, WriteHalf};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
@@ -107,20 +110,20 @@ struct Link {
     wake: Arc<Notify>,
     reader: AbortHandle,
     writer: AbortHandle,
-    /// Plain TCP: the socket's write half, shared with the writer task for [`Inner::send_now`].
-    direct: Option<Arc<OwnedWriteHalf>>,
+    /// Plain TCP: the socket, shared with the writer task for [`Inner::send_now`].
+    direct: Option<Arc<TcpSock>>,
     /// Plain TCP: the socket's read side, shared with the reader task for [`Shared::read_now`].
     read: Option<Arc<TcpRead>>,
     /// The socket is out of the lane's poller while messages stream in ([`STREAM_READS`]).
     paused: bool,
 }
 
-/// Plain TCP's read side: the socket's read half and the bytes read but not yet handled.
+/// Plain TCP's read side: the socket and the bytes read but not yet handled.
 /// Both the reader task and the Python threads that wait for events read here, one at a time
 /// (the mutex, always taken before `inner`), so the session sees the bytes in order.
 #[derive(Debug)]
 struct TcpRead {
-    half: OwnedReadHalf,
+    sock: Arc<TcpSock>,
     state: Mutex<ReadBuf>,
 }
 
@@ -134,6 +137,61 @@ struct ReadBuf {
     last_read: Option<Instant>,
     /// Reads in a row that came within [`STREAM_GAP`] of the one before.
     streak: u32,
+    /// The reader task reads in batches ([`Mode::Batch`]).
+    batching: bool,
+}
+
+impl ReadBuf {
+    /// Counts a read of `n` bytes at `now` by `mode`. `quiet`: it did not fill its buffer and
+    /// the session has nothing to answer and no message of ours in flight. Returns whether the
+    /// reader task reads the next batch after [`BATCH_WAIT`], and whether the socket goes into
+    /// (`true`) or out of the lane's poller.
+    fn after_read(
+        &mut self,
+        mode: Mode,
+        now: Instant,
+        n: usize,
+        quiet: bool,
+    ) -> (bool, Option<bool>) {
+        let gap = self.last_read.map(|t| now.saturating_duration_since(t));
+        self.last_read = Some(now);
+        let mut watch = None;
+        if mode != Mode::Batch {
+            self.streak = match gap {
+                Some(gap) if gap < STREAM_GAP => self.streak.saturating_add(1),
+                _ => 0,
+            };
+            if self.streak >= STREAM_READS {
+                watch = Some(false);
+            } else if gap.is_some_and(|gap| gap >= QUIET_GAP) && !self.batching {
+                watch = Some(true);
+            }
+        }
+        if mode == Mode::Direct {
+            return (false, watch);
+        }
+        let batch = quiet
+            && if mode == Mode::Batch {
+                n >= BATCH_MIN
+            } else {
+                self.streak >= STREAM_READS
+            };
+        if batch {
+            // Out of the lane's poller while batching, even if attached to a lane meanwhile.
+            watch = Some(false);
+        } else if self.batching {
+            self.streak = 0;
+            watch = Some(true);
+        }
+        self.batching = batch;
+        (batch, watch)
+    }
+
+    /// A batch found nothing: the stream stopped, back to waking for each arrival.
+    fn end_batch(&mut self) {
+        self.batching = false;
+        self.streak = 0;
+    }
 }
 
 /// Reads closer together than this are a stream of messages.
@@ -142,6 +200,22 @@ const STREAM_GAP: Duration = Duration::from_micros(50);
 const STREAM_READS: u32 = 16;
 /// ...until a read comes after this long a quiet spell.
 const QUIET_GAP: Duration = Duration::from_millis(1);
+/// While a stream of small QoS 0 messages comes in, the reader task reads once per this long
+/// (the runtime's timer rounds it up to its next millisecond), out of every poller meanwhile.
+const BATCH_WAIT: Duration = Duration::from_micros(500);
+/// A batch smaller than this ends batching: the stream has thinned out.
+const BATCH_MIN: usize = 512;
+
+/// Who calls [`read_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The reader task, the poller having reported the socket readable.
+    Task,
+    /// The reader task, batching: a timer woke it, the socket is in no poller.
+    Batch,
+    /// A Python thread (a lane) that its own poller woke for the socket.
+    Direct,
+}
 
 /// What one [`read_step`] did.
 #[derive(Debug, PartialEq, Eq)]
@@ -149,18 +223,15 @@ enum Step {
     /// Nothing to read now.
     Empty,
     /// Bytes read and handed to the session; `more` when the read filled what it offered, so
-    /// there may be more waiting.
-    Handled { more: bool },
+    /// there may be more waiting; `batch` when the reader task should read the next batch
+    /// after [`BATCH_WAIT`] instead of waiting for the poller.
+    Handled { more: bool, batch: bool },
     /// The connection ended (or was superseded): stop reading, except to drain.
     Done,
 }
 
 /// How much the reader task offers the socket per read.
 const READ_CHUNK: usize = 64 * 1024;
-/// How much a lane thread reads per direct read, through a buffer on its stack (a safe read
-/// needs initialised memory: zeroing part of the connection's buffer instead touched 16 KiB of
-/// every client's heap, +6 MB for 1,000 clients); a thread that fills it reads again.
-const DIRECT_CHUNK: usize = 4 * 1024;
 /// Direct reads per `read_now` at most: the reader task takes a longer backlog.
 const DIRECT_READS: usize = 4;
 
@@ -170,12 +241,23 @@ impl Source for Shared {
     }
 }
 
-/// Reads once from `tcp`, without waiting, and hands the bytes to the session. `direct`: a
-/// Python thread reads, past tokio's readiness (the lane's poller has just seen the socket
-/// readable, before tokio's may have); it then sends the session's answers (PUBACK) itself
-/// when it can, and wakes only other waiters: it drains the events itself next.
-fn read_step(shared: &Shared, generation: u64, tcp: &TcpRead, direct: bool) -> Step {
-    let mut st = if direct {
+/// Reads once from `tcp`, without waiting, and hands the bytes to the session.
+///
+/// [`Mode::Direct`]: a Python thread reads, past tokio's readiness (the lane's poller has just
+/// seen the socket readable); it then sends the session's answers (PUBACK) itself when it can,
+/// and wakes only other waiters: it drains the events itself next.
+///
+/// Batched reads: one wake-up per arrival, of the reader task and then of the lane, cost
+/// several times the Python work of a small message (the broker writes each message on its
+/// own, so a flood arrives a few messages per wake-up). When a stream of reads comes in
+/// ([`STREAM_READS`] within [`STREAM_GAP`] of each other) with nothing to answer (QoS 0, no
+/// message of ours in flight), the reader task leaves every poller and reads once per
+/// [`BATCH_WAIT`] instead, handing dozens of messages over per wake-up, until a batch comes
+/// back small, empty or with something to answer. A message in such a stream waits up to
+/// about a millisecond and a half more; a lone message or a request-response exchange never
+/// streams, and a QoS 1 or 2 flood (whose PUBACKs the broker's window waits for) never batches.
+fn read_step(shared: &Shared, generation: u64, tcp: &TcpRead, mode: Mode) -> Step {
+    let mut st = if mode == Mode::Direct {
         match tcp.state.try_lock() {
             Ok(st) => st,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
@@ -188,16 +270,17 @@ fn read_step(shared: &Shared, generation: u64, tcp: &TcpRead, direct: bool) -> S
     if st.done {
         return Step::Done;
     }
-    let result = if direct {
-        read_direct(&tcp.half, &mut st.buf)
-    } else {
-        if st.buf.capacity() - st.buf.len() < READ_CHUNK / 4 {
-            st.buf.reserve(READ_CHUNK);
+    let n = match tcp.sock.read_into(&mut st.buf, READ_CHUNK) {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            if mode == Mode::Batch {
+                st.end_batch();
+                let mut g = shared.lock();
+                if g.generation == generation {
+                    g.set_watched(shared, true);
+                }
+            }
+            return Step::Empty;
         }
-        tcp.half.try_read_buf(&mut st.buf)
-    };
-    let more = match result {
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Step::Empty,
         Ok(0) => {
             st.done = true;
             drop(st);
@@ -210,52 +293,42 @@ fn read_step(shared: &Shared, generation: u64, tcp: &TcpRead, direct: bool) -> S
             lost(shared, generation, Some(&e));
             return Step::Done;
         }
-        Ok(n) => n == if direct { DIRECT_CHUNK } else { READ_CHUNK },
+        Ok(n) => n,
     };
-    quick_ack(&socket2::SockRef::from(tcp.half.as_ref()));
+    let full = n == READ_CHUNK;
+    quick_ack(&tcp.sock.socket());
     let now = Instant::now();
-    let gap = st.last_read.map(|t| now.saturating_duration_since(t));
-    st.last_read = Some(now);
-    st.streak = match gap {
-        Some(gap) if gap < STREAM_GAP => st.streak.saturating_add(1),
-        _ => 0,
-    };
-    let watch = if st.streak >= STREAM_READS {
-        Some(false)
-    } else if gap.is_some_and(|gap| gap >= QUIET_GAP) {
-        Some(true)
-    } else {
-        None
-    };
     let mut g = shared.lock();
     let current = g.generation == generation;
-    if let (Some(watch), true) = (watch, current) {
-        g.set_watched(shared, watch);
-    }
     let Some(session) = g.session.as_mut().filter(|_| current) else {
         st.done = true;
         return Step::Done;
     };
-    session.handle_bytes(&mut st.buf, Instant::now());
+    session.handle_bytes(&mut st.buf, now);
     let (open, wants_write) = (session.is_open(), session.wants_write());
     let mut events = session.has_events();
+    let quiet = open && !wants_write && !full && session.inflight() == 0;
+    let (batch, watch) = st.after_read(mode, now, n, quiet);
     if !open {
         st.done = true;
     }
     drop(st);
-    if direct && open && wants_write {
+    if let Some(watch) = watch {
+        g.set_watched(shared, watch);
+    }
+    if mode == Mode::Direct && open && wants_write {
         events |= g.send_now();
     } else if wants_write || !open {
         g.wake_writer();
     }
     drop(g);
-    if direct {
+    if mode == Mode::Direct {
         shared.notify();
     } else {
         shared.notify_changed(events);
     }
     if open {
-        Step::Handled { more }
+        Step::Handled { more: full, batch }
     } else {
         Step::Done
     }
@@ -274,16 +347,6 @@ fn quick_ack(socket: &socket2::Socket) {
     }
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
     let _ = socket;
-}
-
-/// One non-blocking read of the socket into `buf`, whatever tokio's readiness says.
-fn read_direct(half: &OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<usize> {
-    use std::io::Read;
-    let mut chunk = [0u8; DIRECT_CHUNK];
-    let socket = socket2::SockRef::from(half.as_ref());
-    let n = (&*socket).read(&mut chunk)?;
-    buf.extend_from_slice(&chunk[..n]);
-    Ok(n)
 }
 
 impl Shared {
@@ -370,7 +433,10 @@ impl Shared {
             }
         };
         for _ in 0..DIRECT_READS {
-            if read_step(self, generation, &tcp, true) != (Step::Handled { more: true }) {
+            if !matches!(
+                read_step(self, generation, &tcp, Mode::Direct),
+                Step::Handled { more: true, .. }
+            ) {
                 break;
             }
         }
@@ -426,7 +492,7 @@ impl Inner {
     fn tcp_link(&mut self) -> Option<(&mut Link, std::os::fd::RawFd)> {
         use std::os::fd::AsRawFd;
         let link = self.link.as_mut()?;
-        let fd = link.read.as_ref()?.half.as_ref().as_raw_fd();
+        let fd = link.read.as_ref()?.sock.as_raw_fd();
         Some((link, fd))
     }
 
@@ -514,7 +580,7 @@ impl Inner {
         let events = session.has_events();
         let mut written = 0;
         while written < buf.len() {
-            match direct.try_write(&buf[written..]) {
+            match direct.write(&buf[written..]) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => written += n,
             }
@@ -615,21 +681,25 @@ fn start_locked(
     g.idle = false;
     g.pending.clear();
     let (reader, write_side, direct, read) = match stream {
-        Stream::Tcp(tcp) => {
-            let (rd, wr) = tcp.into_split();
-            let wr = Arc::new(wr);
+        Stream::Tcp(sock) => {
             let rd = Arc::new(TcpRead {
-                half: rd,
+                sock: Arc::clone(&sock),
                 state: Mutex::new(ReadBuf {
-                    buf: BytesMut::with_capacity(READ_CHUNK),
+                    buf: BytesMut::new(),
                     done: false,
                     last_read: None,
                     streak: 0,
+                    batching: false,
                 }),
             });
             let task = tcp_reader(Arc::clone(shared), generation, Arc::clone(&rd));
             let reader = handle.spawn(task);
-            (reader, WriteSide::Tcp(Arc::clone(&wr)), Some(wr), Some(rd))
+            (
+                reader,
+                WriteSide::Tcp(Arc::clone(&sock)),
+                Some(sock),
+                Some(rd),
+            )
         }
         Stream::Boxed(boxed, socket) => {
             let (rd, wr) = tokio::io::split(boxed);
@@ -695,31 +765,56 @@ fn lost(shared: &Shared, generation: u64, error: Option<&std::io::Error>) {
 type ReadSide = tokio::io::ReadHalf<BoxedStream>;
 
 /// The reader task of plain TCP: waits for the socket to be readable and reads, as
-/// [`read_step`] does for Python threads; after the end, drains.
+/// [`read_step`] does for Python threads, or reads in batches while small messages stream in;
+/// after the end, drains.
 async fn tcp_reader(shared: Arc<Shared>, generation: u64, tcp: Arc<TcpRead>) {
-    loop {
-        if let Err(e) = tcp.half.readable().await {
-            tcp.state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .done = true;
-            return lost(&shared, generation, Some(&e));
+    let failed = |e: std::io::Error| {
+        tcp.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .done = true;
+        lost(&shared, generation, Some(&e));
+    };
+    'connection: loop {
+        let registered = match tcp.sock.register() {
+            Ok(registered) => registered,
+            Err(e) => return failed(e),
+        };
+        loop {
+            let mut ready = match registered.readable().await {
+                Ok(ready) => ready,
+                Err(e) => return failed(e),
+            };
+            match read_step(&shared, generation, &tcp, Mode::Task) {
+                Step::Done => break 'connection,
+                Step::Handled { batch: true, .. } => break,
+                // A short read emptied the socket: the next arrival is a new edge.
+                Step::Empty | Step::Handled { more: false, .. } => ready.clear(),
+                Step::Handled { more: true, .. } => {}
+            }
         }
-        if read_step(&shared, generation, &tcp, false) == Step::Done {
-            break;
+        // Out of the poller (unless the writer waits on it) until the stream ends.
+        drop(registered);
+        loop {
+            tokio::time::sleep(BATCH_WAIT).await;
+            match read_step(&shared, generation, &tcp, Mode::Batch) {
+                Step::Done => break 'connection,
+                Step::Handled { batch: true, .. } => {}
+                Step::Empty | Step::Handled { .. } => break,
+            }
         }
     }
+    let Ok(registered) = tcp.sock.register() else {
+        return;
+    };
     loop {
-        if tcp.half.readable().await.is_err() {
+        let Ok(mut ready) = registered.readable().await else {
             return;
-        }
+        };
         let mut st = tcp.state.lock().unwrap_or_else(PoisonError::into_inner);
         st.buf.clear();
-        if st.buf.capacity() < READ_CHUNK {
-            st.buf.reserve(READ_CHUNK);
-        }
-        match tcp.half.try_read_buf(&mut st.buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        match tcp.sock.read_into(&mut st.buf, READ_CHUNK) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear(),
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
@@ -732,7 +827,7 @@ enum WriteSide {
     Split(WriteHalf<BoxedStream>),
     /// Plain TCP, shared with [`Link::direct`]: a thread holding the mutex may write while the
     /// writer is idle, so the writer only ever writes what it took under the mutex.
-    Tcp(Arc<OwnedWriteHalf>),
+    Tcp(Arc<TcpSock>),
 }
 
 impl WriteSide {
@@ -742,14 +837,21 @@ impl WriteSide {
                 wr.write_all(buf).await?;
                 wr.flush().await
             }
-            Self::Tcp(wr) => {
+            Self::Tcp(sock) => {
+                // Into the poller only if the socket's buffer fills.
+                let mut registered = None;
                 let mut written = 0;
                 while written < buf.len() {
-                    wr.writable().await?;
-                    match wr.try_write(&buf[written..]) {
+                    match sock.write(&buf[written..]) {
                         Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
                         Ok(n) => written += n,
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            let registered = match &mut registered {
+                                Some(registered) => registered,
+                                slot @ None => slot.insert(sock.register()?),
+                            };
+                            registered.writable().await?.clear();
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -758,18 +860,14 @@ impl WriteSide {
         }
     }
 
-    /// Half-closes the transport (FIN after everything written). The TCP half must be ours
-    /// alone by now: `link.direct` is dropped under the mutex first.
+    /// Half-closes the transport (FIN after everything written). `link.direct` is dropped
+    /// under the mutex first, so no thread writes after the FIN.
     async fn shutdown(self) {
         match self {
             Self::Split(mut wr) => {
                 let _ = wr.shutdown().await;
             }
-            Self::Tcp(wr) => {
-                if let Ok(mut wr) = Arc::try_unwrap(wr) {
-                    let _ = wr.shutdown().await;
-                }
-            }
+            Self::Tcp(sock) => sock.shutdown_write(),
         }
     }
 }
@@ -994,7 +1092,8 @@ mod tests {
             ..SessionOptions::default()
         };
         shared.lock().prepare_session(opts).expect("a session");
-        drop(start(&shared, Stream::Tcp(stream), rt.handle()));
+        let sock = TcpSock::new(stream).expect("out of tokio's poller");
+        drop(start(&shared, Stream::Tcp(sock), rt.handle()));
         drive_until(&rt, &shared, |g| g.idle);
         assert_eq!(read_packet(&mut peer)[0], 0x10, "CONNECT");
         peer.write_all(&[0x20, 0x02, 0x00, 0x00]).expect("CONNACK");
@@ -1112,18 +1211,8 @@ mod tests {
             lane.wait_slice(deadline, LIMIT),
             crate::dispatch::Wait::Done(vec![41])
         );
-        let mut g = shared.lock();
-        let session = g.session.as_mut().expect("a session");
-        let payloads: Vec<Bytes> = session
-            .drain_full_events()
-            .filter_map(|e| match e {
-                FullEvent::Message(m) => Some(m.payload),
-                _ => None,
-            })
-            .collect();
-        drop(g);
         assert_eq!(
-            payloads,
+            take_payloads(&shared),
             vec![Bytes::from_static(b"ab")],
             "read by the lane"
         );
@@ -1143,12 +1232,7 @@ mod tests {
         let (_rt, shared, peer) = connected();
         let lane = Arc::new(Lane::new().expect("a poller"));
         shared.set_lane(Some((Arc::clone(&lane), 5)));
-        let tcp = {
-            let g = shared.lock();
-            let link = g.link.as_ref().expect("a link");
-            assert!(!link.paused);
-            Arc::clone(link.read.as_ref().expect("plain TCP"))
-        };
+        let tcp = tcp_read(&shared);
         let read_one = |payload: &[u8], last_read: Instant| {
             {
                 let mut st = tcp.state.lock().expect("the read state");
@@ -1192,5 +1276,217 @@ mod tests {
             lane.wait_slice(deadline, LIMIT),
             crate::dispatch::Wait::Done(vec![5])
         );
+    }
+
+    /// The read side of the client's plain TCP link.
+    fn tcp_read(shared: &Shared) -> Arc<TcpRead> {
+        let g = shared.lock();
+        let read = g.link.as_ref().and_then(|l| l.read.as_ref());
+        Arc::clone(read.expect("plain TCP"))
+    }
+
+    /// The payloads of the messages the session has for Python, taken.
+    fn take_payloads(shared: &Shared) -> Vec<Bytes> {
+        let mut g = shared.lock();
+        let session = g.session.as_mut().expect("a session");
+        session
+            .drain_full_events()
+            .filter_map(|e| match e {
+                FullEvent::Message(m) => Some(m.payload),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A QoS 0 PUBLISH to topic "t" carrying `payload`.
+    fn qos0(payload: &[u8]) -> Vec<u8> {
+        let len = u8::try_from(3 + payload.len()).expect("a short packet");
+        let mut packet = vec![0x30, len, 0, 1, b't'];
+        packet.extend_from_slice(payload);
+        packet
+    }
+
+    /// Waits (bounded) until the socket under `tcp` has bytes to read.
+    fn wait_readable(tcp: &TcpRead) {
+        let start = Instant::now();
+        let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+        while tcp.sock.socket().peek(&mut byte).is_err() {
+            assert!(start.elapsed() < LIMIT, "nothing arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// The batching rules, step by step on a runtime that never runs: a stream of small QoS 0
+    /// reads switches the reader to batches (out of the lane's poller), and a small batch, an
+    /// empty one, one with something to answer, or a message of ours in flight ends it.
+    #[test]
+    fn small_qos0_streams_are_read_in_batches_until_they_thin_out() {
+        let (_rt, shared, peer) = connected();
+        let lane = Arc::new(Lane::new().expect("a poller"));
+        shared.set_lane(Some((Arc::clone(&lane), 9)));
+        let tcp = tcp_read(&shared);
+        let paused = || shared.lock().link.as_ref().is_some_and(|l| l.paused);
+        let batching = || tcp.state.lock().expect("the read state").batching;
+        let step = |bytes: &[u8], mode: Mode| {
+            (&peer).write_all(bytes).expect("PUBLISH");
+            wait_readable(&tcp);
+            read_step(&shared, 1, &tcp, mode)
+        };
+        // A stream of reads: the next one (QoS 0, nothing of ours in flight) starts batching.
+        let streaming = || {
+            let mut st = tcp.state.lock().expect("the read state");
+            st.streak = STREAM_READS - 1;
+            st.last_read = Some(Instant::now() + Duration::from_secs(60));
+        };
+        let generation = shared.lock().generation;
+        assert_eq!(generation, 1, "the helper's connection is the first");
+        streaming();
+        assert_eq!(
+            step(&qos0(b"a"), Mode::Task),
+            Step::Handled {
+                more: false,
+                batch: true
+            }
+        );
+        assert!(batching() && paused(), "batching, out of the lane's poller");
+        // A batch of 40 small messages (over BATCH_MIN bytes) keeps it up.
+        let many: Vec<u8> = (0..40).flat_map(|_| qos0(b"0123456789")).collect();
+        assert!(many.len() >= BATCH_MIN);
+        assert_eq!(
+            step(&many, Mode::Batch),
+            Step::Handled {
+                more: false,
+                batch: true
+            }
+        );
+        assert!(batching() && paused());
+        // One message in a batch: the stream thinned out; the lane watches the socket again.
+        assert_eq!(
+            step(&qos0(b"b"), Mode::Batch),
+            Step::Handled {
+                more: false,
+                batch: false
+            }
+        );
+        assert!(!batching() && !paused());
+        // A QoS 1 message has a PUBACK to send: the batch ends.
+        streaming();
+        assert_eq!(
+            step(&qos0(b"c"), Mode::Task),
+            Step::Handled {
+                more: false,
+                batch: true
+            }
+        );
+        let mut qos1: Vec<u8> = many.clone();
+        qos1.extend_from_slice(b"\x32\x07\x00\x01t\x00\x07hi");
+        assert_eq!(
+            step(&qos1, Mode::Batch),
+            Step::Handled {
+                more: false,
+                batch: false
+            }
+        );
+        assert!(!batching() && !paused());
+        shared.lock().last_send_now = None;
+        shared.send_queued(shared.lock());
+        let mut wire = peer.try_clone().expect("the peer socket");
+        assert_eq!(read_packet(&mut wire), b"\x40\x02\x00\x07", "PUBACK");
+        // Nothing came during the wait: the stream stopped.
+        streaming();
+        assert_eq!(
+            step(&qos0(b"d"), Mode::Task),
+            Step::Handled {
+                more: false,
+                batch: true
+            }
+        );
+        assert_eq!(read_step(&shared, 1, &tcp, Mode::Batch), Step::Empty);
+        assert!(!batching() && !paused());
+        // A message of ours in flight: its PUBACK must not wait for a batch.
+        publish(&shared, "mine", Bytes::from_static(b"1"), QoS::AtLeastOnce);
+        assert_eq!(
+            shared.lock().session.as_ref().map(Session::inflight),
+            Some(1)
+        );
+        streaming();
+        assert_eq!(
+            step(&qos0(b"e"), Mode::Task),
+            Step::Handled {
+                more: false,
+                batch: false
+            }
+        );
+        // Every message above reached the session once, in order.
+        let payloads = take_payloads(&shared);
+        let mut expected: Vec<&[u8]> = vec![b"a"];
+        expected.extend([&b"0123456789"[..]; 40]);
+        expected.extend([&b"b"[..], b"c"]);
+        expected.extend([&b"0123456789"[..]; 40]);
+        expected.extend([&b"hi"[..], b"d", b"e"]);
+        assert_eq!(payloads, expected);
+    }
+
+    /// On a running runtime: a flood of small QoS 0 messages (one write each, as a broker
+    /// sends them) switches the reader to batches, every message arrives once and in order,
+    /// and once the flood is over the reader waits for the poller again: a lone message after
+    /// it is read at once.
+    #[test]
+    fn a_flood_is_read_in_batches_and_a_lone_message_after_it_at_once() {
+        const FLOOD: u32 = 20_000;
+        let (rt, shared, peer) = connected();
+        let tcp = tcp_read(&shared);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let driver = std::thread::spawn(move || {
+            rt.block_on(async {
+                let _ = tokio::time::timeout(LIMIT * 4, stopped).await;
+            });
+        });
+        let mut received: Vec<u32> = Vec::new();
+        let take = |received: &mut Vec<u32>| {
+            if let Some(session) = shared.lock().session.as_mut() {
+                received.extend(session.drain_full_events().filter_map(|e| match e {
+                    FullEvent::Message(m) => {
+                        Some(u32::from_be_bytes(m.payload[..].try_into().ok()?))
+                    }
+                    _ => None,
+                }));
+            }
+            received.len()
+        };
+        let mut batched = false;
+        for i in 0..FLOOD {
+            (&peer).write_all(&qos0(&i.to_be_bytes())).expect("PUBLISH");
+            if i % 256 == 0 {
+                batched |= tcp.state.lock().expect("the read state").batching;
+                take(&mut received);
+            }
+        }
+        let start = Instant::now();
+        while take(&mut received) < FLOOD as usize {
+            assert!(start.elapsed() < LIMIT, "the flood never arrived whole");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(
+            received.iter().copied().eq(0..FLOOD),
+            "lost, doubled or out of order"
+        );
+        assert!(batched, "never read in batches");
+        let start = Instant::now();
+        while tcp.state.lock().expect("the read state").batching {
+            assert!(start.elapsed() < LIMIT, "still batching after the flood");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (&peer)
+            .write_all(&qos0(&FLOOD.to_be_bytes()))
+            .expect("PUBLISH");
+        let start = Instant::now();
+        while take(&mut received) <= FLOOD as usize {
+            assert!(start.elapsed() < LIMIT, "the lone message was never read");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        assert_eq!(received.last(), Some(&FLOOD));
+        let _ = stop.send(());
+        driver.join().expect("the runtime thread");
     }
 }

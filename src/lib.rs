@@ -12,6 +12,7 @@ pub mod errors;
 mod py;
 pub mod runtime;
 pub mod session;
+pub mod tcp;
 pub mod topic;
 pub mod transport;
 

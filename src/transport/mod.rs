@@ -14,7 +14,10 @@ mod tls;
 mod ws;
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::tcp::TcpSock;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
@@ -36,8 +39,9 @@ pub type BoxedStream = Box<dyn ByteStream>;
 /// write half with the threads that publish (a write with no task wake-up when the link is
 /// idle); every other layering boxed.
 pub enum Stream {
-    /// MQTT straight over TCP: no TLS, no WebSocket.
-    Tcp(TcpStream),
+    /// MQTT straight over TCP: no TLS, no WebSocket. Outside tokio's poller (see
+    /// [`crate::tcp`]); unix only (elsewhere plain TCP comes boxed).
+    Tcp(Arc<TcpSock>),
     /// Anything else (TLS, WebSocket, unix socket), with a second handle on the TCP socket
     /// underneath when there is one, for socket options only (`TCP_QUICKACK`); whoever holds
     /// it must drop it with the stream, or the socket outlives the connection.
@@ -45,11 +49,11 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// The stream as a [`BoxedStream`], whatever it is.
-    pub fn into_boxed(self) -> BoxedStream {
+    /// The stream as a [`BoxedStream`], whatever it is. Call from a runtime task.
+    pub fn into_boxed(self) -> Result<BoxedStream, TransportError> {
         match self {
-            Self::Tcp(tcp) => Box::new(tcp),
-            Self::Boxed(boxed, _) => boxed,
+            Self::Tcp(tcp) => Ok(Box::new(tcp.into_tokio().map_err(TransportError::Io)?)),
+            Self::Boxed(boxed, _) => Ok(boxed),
         }
     }
 }
@@ -121,7 +125,7 @@ impl Endpoint {
 /// TCP sockets get `TCP_NODELAY`: the connection task coalesces writes itself, so Nagle's
 /// algorithm only adds latency (a PUBACK waiting 40 ms behind delayed ACKs).
 pub async fn connect(endpoint: &Endpoint) -> Result<BoxedStream, TransportError> {
-    open(endpoint).await.map(Stream::into_boxed)
+    open(endpoint).await.and_then(Stream::into_boxed)
 }
 
 /// [`connect`], keeping a plain TCP stream unboxed ([`Stream::Tcp`]).
@@ -138,10 +142,10 @@ pub async fn open(endpoint: &Endpoint) -> Result<Stream, TransportError> {
 /// [`connect`] without the deadline.
 async fn connect_inner(endpoint: &Endpoint) -> Result<Stream, TransportError> {
     let host = endpoint.host.as_str();
+    #[cfg(unix)]
     if endpoint.kind == TransportKind::Tcp && endpoint.tls.is_none() {
-        return Ok(Stream::Tcp(
-            connect_tcp(host, endpoint.port, endpoint.bind_address).await?,
-        ));
+        let tcp = connect_tcp(host, endpoint.port, endpoint.bind_address).await?;
+        return Ok(Stream::Tcp(TcpSock::new(tcp).map_err(TransportError::Io)?));
     }
     let mut socket = None;
     let base: BoxedStream = match endpoint.kind {
