@@ -54,21 +54,29 @@ impl Session {
     ///
     /// Malformed bytes, an over-limit packet or a packet a client must never receive end the
     /// connection with [`DisconnectReason::ProtocolError`]; nothing here panics on input.
-    pub fn handle_bytes(&mut self, buf: &mut BytesMut, now: Instant) {
+    ///
+    /// Returns the number of packets handled (the connection's reader tells a stream of
+    /// messages by it).
+    pub fn handle_bytes(&mut self, buf: &mut BytesMut, now: Instant) -> usize {
         if !buf.is_empty() {
             if let Some(timers) = &mut self.timers {
                 timers.last_in = now;
             }
         }
+        let mut handled = 0;
         while self.link != Link::Closed {
             match codec::decode(buf, self.opts.max_packet_size, self.protocol) {
-                Ok(None) => return,
-                Ok(Some(packet)) => self.handle_packet(packet),
+                Ok(None) => return handled,
+                Ok(Some(packet)) => {
+                    self.handle_packet(packet);
+                    handled += 1;
+                }
                 Err(e) => self.close(DisconnectReason::ProtocolError(e.0)),
             }
         }
         // Bytes after the end of the connection belong to nobody.
         buf.clear();
+        handled
     }
 
     /// Keepalive; paho's `_check_keepalive`. When nothing was sent, or nothing received, for
