@@ -885,9 +885,11 @@ impl WriteSide {
 /// The reader task of every transport but plain TCP. `socket`, the TCP socket under TLS or
 /// WebSocket, is there for [`quick_ack`] and is dropped with the task.
 ///
-/// It batches small QoS 0 floods as [`read_step`] does, but the socket stays in tokio's poller
-/// (TLS and WebSocket need the tokio stream): the runtime's poller thread still wakes per
-/// arrival, the reader and the lane once per batch.
+/// It batches small QoS 0 floods as [`read_step`] does: between batches it sleeps, and a batch
+/// takes what arrived without waiting (one poll with a no-op waker). Under TLS the TCP stream
+/// ([`crate::tcp::TcpIo`]) then leaves the runtime's poller as plain TCP does; under WebSocket
+/// (whose layer wraps the waker) it stays there, and only the runtime's poller thread wakes
+/// per arrival.
 async fn reader(
     shared: Arc<Shared>,
     generation: u64,
@@ -1530,12 +1532,12 @@ mod tests {
 
     /// A boxed transport (as TLS or WebSocket make) over a tokio TCP stream that counts the
     /// reads that brought bytes to a poll with a no-op waker: the boxed reader's batch reads.
-    struct Counted {
-        tcp: tokio::net::TcpStream,
+    struct Counted<T> {
+        tcp: T,
         batch_reads: Arc<AtomicUsize>,
     }
 
-    impl tokio::io::AsyncRead for Counted {
+    impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<T> {
         fn poll_read(
             mut self: std::pin::Pin<&mut Self>,
             cx: &mut std::task::Context<'_>,
@@ -1550,7 +1552,7 @@ mod tests {
         }
     }
 
-    impl tokio::io::AsyncWrite for Counted {
+    impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<T> {
         fn poll_write(
             mut self: std::pin::Pin<&mut Self>,
             cx: &mut std::task::Context<'_>,
@@ -1588,11 +1590,26 @@ mod tests {
     /// The same over a boxed transport (TLS, WebSocket): its reader batches too.
     #[test]
     fn a_boxed_transport_reads_a_flood_in_batches_too() {
+        boxed_flood(|tcp| Box::new(tcp));
+    }
+
+    /// The same over [`crate::tcp::TcpIo`], the TCP stream under TLS and WebSocket.
+    #[cfg(unix)]
+    #[test]
+    fn tcp_io_under_a_boxed_transport_reads_a_flood_in_batches() {
+        boxed_flood(|tcp| {
+            let sock = TcpSock::new(tcp).expect("out of tokio's poller");
+            Box::new(crate::tcp::TcpIo::new(sock))
+        });
+    }
+
+    /// [`flood_then_lone_message`] over a boxed transport made by `wrap`, counting batch reads.
+    fn boxed_flood(wrap: impl FnOnce(tokio::net::TcpStream) -> crate::transport::BoxedStream) {
         let batch_reads = Arc::new(AtomicUsize::new(0));
         let reads = Arc::clone(&batch_reads);
         let (rt, shared, peer) = connected_over(move |tcp| {
             let stream = Counted {
-                tcp,
+                tcp: wrap(tcp),
                 batch_reads: reads,
             };
             Stream::Boxed(Box::new(stream), None)

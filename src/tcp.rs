@@ -7,11 +7,13 @@
 //! A [`TcpSock`] is a non-blocking std socket that is registered (both directions, one
 //! registration shared by the reader and the writer) only while some task holds a
 //! [`Registered`] for it; reads and writes go straight to the socket, from any thread.
+//! [`TcpIo`] is the same socket as a tokio byte stream, for TLS and WebSocket to run over.
 
 use bytes::BytesMut;
 use std::cell::Cell;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::task::{Context, Poll};
 
 /// The largest read into the per-thread scratch buffer.
 pub const SCRATCH: usize = 64 * 1024;
@@ -66,17 +68,22 @@ impl TcpSock {
             .take()
             .unwrap_or_else(|| vec![0u8; SCRATCH].into_boxed_slice());
         let max = max.min(scratch.len());
-        let result = loop {
-            match (&self.stream).read(&mut scratch[..max]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        };
+        let result = self.read(&mut scratch[..max]);
         if let Ok(n) = result {
             buf.extend_from_slice(&scratch[..n]);
         }
         BUF.set(Some(scratch));
         result
+    }
+
+    /// One non-blocking read.
+    pub fn read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            match (&self.stream).read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => return other,
+            }
+        }
     }
 
     /// One non-blocking write.
@@ -171,6 +178,25 @@ impl Registered {
     }
 }
 
+#[cfg(unix)]
+impl Registered {
+    /// [`Registered::readable`] for a hand-written future.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<Ready<'_>>> {
+        match &self.reg {
+            Some(reg) => reg.poll_read_ready(cx).map_ok(|guard| Ready { guard }),
+            None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    /// [`Registered::writable`] for a hand-written future.
+    pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<Ready<'_>>> {
+        match &self.reg {
+            Some(reg) => reg.poll_write_ready(cx).map_ok(|guard| Ready { guard }),
+            None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
 /// Readiness the poller reported, until [`Ready::clear`] says it is used up.
 pub struct Ready<'a> {
     #[cfg(unix)]
@@ -194,5 +220,224 @@ impl Drop for Registered {
         // cannot find the descriptor still in the poller (and fail with "already there").
         let _slot = self.sock.reg.lock().unwrap_or_else(PoisonError::into_inner);
         self.reg = None;
+    }
+}
+
+/// Plain TCP as a tokio byte stream for the layers above it (TLS, WebSocket), in the runtime's
+/// poller only while a read or a write waits. A read polled with a no-op waker (the boxed
+/// reader's batch reads in `connection.rs`, which look without waiting) that finds nothing
+/// leaves the poller instead of waiting: while a flood is read in batches, no thread wakes per
+/// arrival.
+#[cfg(unix)]
+#[derive(Debug)]
+pub struct TcpIo {
+    sock: Arc<TcpSock>,
+    registered: Option<Registered>,
+    /// A write waits for room: the registration stays.
+    write_waits: bool,
+}
+
+#[cfg(unix)]
+impl TcpIo {
+    /// `sock` as a stream.
+    pub fn new(sock: Arc<TcpSock>) -> Self {
+        Self {
+            sock,
+            registered: None,
+            write_waits: false,
+        }
+    }
+}
+
+/// `slot`'s registration of `sock`, made now if there is none.
+#[cfg(unix)]
+fn registration<'a>(
+    sock: &Arc<TcpSock>,
+    slot: &'a mut Option<Registered>,
+) -> std::io::Result<&'a Registered> {
+    Ok(match slot {
+        Some(registered) => registered,
+        None => slot.insert(sock.register()?),
+    })
+}
+
+#[cfg(unix)]
+impl tokio::io::AsyncRead for TcpIo {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let Self {
+            sock,
+            registered,
+            write_waits,
+        } = self.get_mut();
+        let read = |buf: &mut tokio::io::ReadBuf<'_>| match sock.read(buf.initialize_unfilled()) {
+            Ok(n) => {
+                buf.advance(n);
+                Some(Ok(()))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+            Err(e) => Some(Err(e)),
+        };
+        if let Some(done) = read(buf) {
+            return Poll::Ready(done);
+        }
+        if cx.waker().will_wake(std::task::Waker::noop()) {
+            // Nobody will wait: out of the poller (unless a write waits there).
+            if !*write_waits {
+                *registered = None;
+            }
+            return Poll::Pending;
+        }
+        loop {
+            let mut ready = match registration(sock, registered)?.poll_read_ready(cx) {
+                Poll::Ready(ready) => ready?,
+                Poll::Pending => return Poll::Pending,
+            };
+            match read(buf) {
+                Some(done) => return Poll::Ready(done),
+                None => ready.clear(),
+            }
+        }
+    }
+}
+
+#[cfg(unix)]
+impl tokio::io::AsyncWrite for TcpIo {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let Self {
+            sock,
+            registered,
+            write_waits,
+        } = self.get_mut();
+        loop {
+            match sock.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                done => {
+                    *write_waits = false;
+                    return Poll::Ready(done);
+                }
+            }
+            let mut ready = match registration(sock, registered)?.poll_write_ready(cx) {
+                Poll::Ready(ready) => ready?,
+                Poll::Pending => {
+                    *write_waits = true;
+                    return Poll::Pending;
+                }
+            };
+            match sock.write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear(),
+                done => {
+                    *write_waits = false;
+                    return Poll::Ready(done);
+                }
+            }
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        self.sock.shutdown_write();
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::pin::Pin;
+    use std::task::{Wake, Waker};
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+    const LIMIT: Duration = Duration::from_secs(5);
+
+    struct NoWake;
+
+    impl Wake for NoWake {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn registered(sock: &TcpSock) -> bool {
+        sock.reg
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .upgrade()
+            .is_some()
+    }
+
+    fn read(io: &mut TcpIo, waker: &Waker, out: &mut [u8]) -> Poll<std::io::Result<usize>> {
+        let mut buf = ReadBuf::new(out);
+        let polled = Pin::new(io).poll_read(&mut Context::from_waker(waker), &mut buf);
+        polled.map_ok(|()| buf.filled().len())
+    }
+
+    /// A read that waits puts the socket into the runtime's poller; a look with a no-op waker
+    /// that finds nothing takes it out (and the next look still reads what came), unless a
+    /// write is waiting there for room.
+    #[test]
+    fn a_read_nobody_waits_for_leaves_the_poller_unless_a_write_waits() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let _context = rt.enter();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let client = std::net::TcpStream::connect(listener.local_addr().expect("its address"))
+            .expect("connected");
+        let (mut peer, _) = listener.accept().expect("accepted");
+        client.set_nonblocking(true).expect("non-blocking");
+        let tcp = tokio::net::TcpStream::from_std(client).expect("a tokio stream");
+        let sock = TcpSock::new(tcp).expect("out of tokio's poller");
+        assert!(!registered(&sock));
+        let mut io = TcpIo::new(Arc::clone(&sock));
+        let waker = Waker::from(Arc::new(NoWake));
+        let mut out = [0u8; 16];
+        assert!(read(&mut io, &waker, &mut out).is_pending());
+        assert!(registered(&sock), "a waiting read is in the poller");
+        assert!(read(&mut io, Waker::noop(), &mut out).is_pending());
+        assert!(
+            !registered(&sock),
+            "a look that found nothing left the poller"
+        );
+        peer.write_all(b"hello").expect("sent");
+        let start = Instant::now();
+        let n = loop {
+            if let Poll::Ready(n) = read(&mut io, Waker::noop(), &mut out) {
+                break n.expect("read");
+            }
+            assert!(start.elapsed() < LIMIT, "never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        };
+        assert_eq!(&out[..n], b"hello");
+        // Fill the socket (the peer reads nothing) until a write has to wait.
+        let chunk = vec![0u8; 1 << 16];
+        let mut waiting = false;
+        for _ in 0..10_000 {
+            let polled = Pin::new(&mut io).poll_write(&mut Context::from_waker(&waker), &chunk);
+            if polled.is_pending() {
+                waiting = true;
+                break;
+            }
+        }
+        assert!(waiting, "the socket never filled");
+        assert!(read(&mut io, Waker::noop(), &mut out).is_pending());
+        assert!(registered(&sock), "left the poller under a waiting write");
     }
 }

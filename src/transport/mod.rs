@@ -153,7 +153,7 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Stream, TransportError> {
         TransportKind::Tcp | TransportKind::WebSockets { .. } => {
             let tcp = connect_tcp(host, endpoint.port, endpoint.bind_address).await?;
             socket = socket2::SockRef::from(&tcp).try_clone().ok();
-            Box::new(tcp)
+            tcp_io(tcp)?
         }
     };
     let stream: BoxedStream = match &endpoint.tls {
@@ -170,6 +170,17 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Stream, TransportError> {
         }
         TransportKind::Tcp | TransportKind::Unix => Ok(Stream::Boxed(stream, socket)),
     }
+}
+
+/// The TCP stream under TLS or WebSocket: outside tokio's poller while nobody waits on it
+/// ([`crate::tcp::TcpIo`]), where that exists.
+fn tcp_io(tcp: TcpStream) -> Result<BoxedStream, TransportError> {
+    #[cfg(unix)]
+    return Ok(Box::new(crate::tcp::TcpIo::new(
+        TcpSock::new(tcp).map_err(TransportError::Io)?,
+    )));
+    #[cfg(not(unix))]
+    Ok(Box::new(tcp))
 }
 
 /// Resolves `host` and connects to the first address that accepts, like Python's
