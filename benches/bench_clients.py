@@ -13,6 +13,7 @@ What it measures (every number comes from this run; nothing is hard-coded):
   notes add the rate at which ``publish()`` returned and the delivered count.
 * ``receive[_1k|_64k]``: a raw-socket publisher floods N QoS 0 messages; the client under
   test counts them in a Python ``on_message``; rate = N / (last - first arrival).
+  ``receive_tls``: the same 16-byte flood, the client on the broker's TLS listener.
 * ``latency_qos{0,1}``: one client subscribed to its own topic publishes and waits for
   ``on_message``, 2000 times; p50 and p99 of publish -> on_message, in µs. The waiting
   thread is woken by the loop's thread, a hand-off the library cannot avoid.
@@ -65,7 +66,7 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -120,6 +121,10 @@ def _scenarios() -> dict[str, Scenario]:
         quick = {**params, "n": max(200, n // 40)}
         impls = (*both, "gmqtt", "raw") if size == 16 else (*both, "raw")
         out.append(Scenario(f"receive{suffix}", "receive", impls, params, quick))
+    # the same flood read over the TLS listener (the publisher stays on the plain one)
+    params = {"size": 16, "n": 200_000, "tls": 1}
+    quick = {**params, "n": 5_000}
+    out.append(Scenario("receive_tls", "receive", both, params, quick))
     for qos in (0, 1):
         params = {"qos": qos, "n": 2000, "warmup": 100}
         quick = {"qos": qos, "n": 200, "warmup": 20}
@@ -166,9 +171,13 @@ def new_client(mqtt: Any, client_id: str, qos: int = 0) -> Any:
     return client
 
 
-def connected_client(mqtt: Any, port: int, client_id: str, qos: int = 0) -> Any:
-    """connect() + loop_start(), returned once on_connect fired."""
+def connected_client(
+    mqtt: Any, port: int, client_id: str, qos: int = 0, ca: Optional[str] = None
+) -> Any:
+    """connect() + loop_start(), returned once on_connect fired; over TLS with a ``ca``."""
     client = new_client(mqtt, client_id, qos)
+    if ca is not None:
+        client.tls_set(ca_certs=ca)
     ready = threading.Event()
     client.on_connect = lambda *_: ready.set()
     client.connect(HOST, port, 60)
@@ -242,7 +251,10 @@ def work_publish(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
     }
 
 
-def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dict[str, Any]:
+def work_receive(
+    impl: str, port: int, p: dict[str, int], timeout: float, tls: tuple[int, str]
+) -> dict[str, Any]:
+    """``tls``: the TLS listener's port and CA file, used when ``p["tls"]`` is set."""
     n, size = p["n"], p["size"]
     topic = f"bench/{uuid.uuid4().hex}"
     flood = [sys.executable, str(HERE / "rawmqtt.py"), "pub", "--port", str(port)]
@@ -262,7 +274,10 @@ def work_receive(impl: str, port: int, p: dict[str, int], timeout: float) -> dic
         c1 = cpu_seconds()
         count, first, last = int(got["count"]), got["first"], got["last"]
     else:
-        client = connected_client(load(impl), port, f"recv-{os.getpid()}")
+        if p.get("tls"):
+            client = connected_client(load(impl), tls[0], f"recv-{os.getpid()}", ca=tls[1])
+        else:
+            client = connected_client(load(impl), port, f"recv-{os.getpid()}")
         state = {"count": 0, "first": 0.0, "last": 0.0}
         done = threading.Event()
         clock = time.monotonic
@@ -530,7 +545,7 @@ def run_worker(args: argparse.Namespace) -> None:
     elif scenario.kind == "publish":
         result = work_publish(args.impl, args.port, params, timeout)
     elif scenario.kind == "receive":
-        result = work_receive(args.impl, args.port, params, timeout)
+        result = work_receive(args.impl, args.port, params, timeout, (args.tls_port, args.ca))
     elif scenario.kind == "latency":
         result = work_latency(args.impl, args.port, params, timeout)
     elif scenario.kind == "clients":

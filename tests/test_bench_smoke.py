@@ -103,3 +103,17 @@ def test_bench_clients_quick_callback_latency_rows() -> None:
     for c in cells:
         if c[1] in ("gmqtt", "raw"):
             assert RATIO.match(c[THIS]), c
+
+
+def test_bench_clients_quick_tls_receive_rows() -> None:
+    """The flood read over the TLS listener, paho beside turbomqtt, every message counted."""
+    cells = quick_table("--scenarios", "receive_tls")
+    assert {(c[0], c[1]) for c in cells} == {
+        ("receive_tls", "paho"),
+        ("receive_tls", "turbomqtt"),
+    }, cells
+    for c in cells:
+        counted = re.search(r"received ([0-9]+)/([0-9]+)", c[9])
+        assert counted and counted[1] == counted[2], c
+    ratio = next(c[PAHO] for c in cells if c[1] == "turbomqtt")
+    assert RATIO.match(ratio), ratio
