@@ -724,6 +724,7 @@ fn start_locked(
         }
     };
     let reader_abort = reader.abort_handle();
+    let first_now = first_tx.clone();
     let writer = handle.spawn(writer(
         Arc::clone(shared),
         generation,
@@ -742,6 +743,18 @@ fn start_locked(
     });
     if let Some((lane, key)) = shared.attached_lane() {
         g.watch(&lane, key, shared);
+    }
+    if g.link.as_ref().is_some_and(|link| link.direct.is_some()) {
+        // Plain TCP: the CONNECT goes out from this thread now, as a lone publish() would, so
+        // connect() returns without waiting for the writer task to be scheduled (two thread
+        // hand-offs per client: a thousand clients connected in a loop each waited for them).
+        // What the socket does not take is left to the writer, which then reports the write.
+        g.idle = true;
+        g.last_send_now = None;
+        g.send_now();
+        if g.idle {
+            let _ = first_now.send(());
+        }
     }
     drop(g);
     first_rx
@@ -1194,6 +1207,34 @@ mod tests {
             .publish(topic.to_owned(), payload, qos, false)
             .expect("accepted");
         g.send_now()
+    }
+
+    /// Over plain TCP `start` writes the CONNECT itself and reports it written, the runtime
+    /// not running.
+    #[test]
+    fn start_writes_the_connect_on_the_calling_thread() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let addr = listener.local_addr().expect("its address");
+        let stream = rt
+            .block_on(tokio::net::TcpStream::connect(addr))
+            .expect("connected");
+        let (mut peer, _) = listener.accept().expect("accepted");
+        peer.set_read_timeout(Some(LIMIT)).expect("a timeout");
+        let shared = Arc::new(Shared::default());
+        let opts = SessionOptions {
+            client_id: b"now".to_vec(),
+            ..SessionOptions::default()
+        };
+        shared.lock().prepare_session(opts).expect("a session");
+        let sock = TcpSock::new(stream).expect("out of tokio's poller");
+        let written = start(&shared, Stream::Tcp(sock), rt.handle());
+        assert_eq!(written.try_recv(), Ok(()), "CONNECT not reported written");
+        assert_eq!(read_packet(&mut peer)[0], 0x10, "CONNECT");
+        assert!(shared.lock().idle);
     }
 
     /// A lone publish reaches the socket from the publishing thread, the runtime not running;
