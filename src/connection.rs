@@ -35,7 +35,7 @@
 use crate::dispatch::{Lane, Source};
 use crate::session::{Session, SessionError, SessionOptions};
 use crate::tcp::TcpSock;
-use crate::transport::{BoxedStream, Stream, TransportError};
+use crate::transport::{BoxedStream, Stream, TcpHandle, TransportError};
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -907,7 +907,7 @@ async fn reader(
     shared: Arc<Shared>,
     generation: u64,
     mut rd: ReadSide,
-    socket: Option<socket2::Socket>,
+    socket: Option<TcpHandle>,
     wake: Arc<Notify>,
 ) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -936,7 +936,7 @@ async fn reader(
         }
         if n > 0 {
             if let Some(socket) = &socket {
-                quick_ack(socket);
+                quick_ack(&socket.socket());
             }
             let now = Instant::now();
             let Some((packets, open, wants_write, events, inflight)) = ({

@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import gc
+import os
 import ssl
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -194,3 +197,45 @@ def test_unix_socket(
 ) -> None:
     client = make_client(mqtt, transport="unix")
     roundtrip(client, str(broker.unix_path), 1883, unique_topic)
+
+
+def _descriptors_per_socket(port: int) -> list[int]:
+    """For each TCP socket of this process connected to ``port``: how many of the process's
+    descriptors refer to it (Linux: ``/proc/self/fd`` against ``/proc/net/tcp``)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text(encoding="ascii").splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port:
+            inodes.add(fields[9])
+    counts = dict.fromkeys(inodes, 0)
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed while listed (the listing's own descriptor)
+            continue
+        inode = target.removeprefix("socket:[").removesuffix("]")
+        if inode in counts:
+            counts[inode] += 1
+    return sorted(n for n in counts.values() if n)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_tls_connection_holds_one_socket_descriptor(
+    make_client: Callable[..., Any],
+    broker: MosquittoBroker,
+    tls_files: TLSFiles,
+) -> None:
+    """A second descriptor per TLS connection (a dup kept for socket options) would halve the
+    clients a process fits under the usual limit of 1,024 descriptors."""
+    import turbomqtt.client as turbo
+
+    for _ in range(3):
+        client = make_client(turbo)
+        client.tls_set(ca_certs=str(tls_files.ca_cert))
+        rec = Recorder().attach(client, "connect")
+        assert client.connect(broker.host, broker.tls_port, keepalive=30) == 0
+        client.loop_start()
+        assert rec.first("connect")[1] == 0
+    # The broker's own end of each connection is another process's: only ours are counted.
+    counts = _descriptors_per_socket(broker.tls_port)
+    assert len(counts) >= 3 and set(counts) == {1}, counts

@@ -45,7 +45,26 @@ pub enum Stream {
     /// Anything else (TLS, WebSocket, unix socket), with a second handle on the TCP socket
     /// underneath when there is one, for socket options only (`TCP_QUICKACK`); whoever holds
     /// it must drop it with the stream, or the socket outlives the connection.
-    Boxed(BoxedStream, Option<socket2::Socket>),
+    Boxed(BoxedStream, Option<TcpHandle>),
+}
+
+/// A second handle on the TCP socket under TLS or WebSocket.
+#[derive(Debug)]
+pub enum TcpHandle {
+    /// The socket [`crate::tcp::TcpIo`] runs over, shared (no second descriptor).
+    Shared(Arc<TcpSock>),
+    /// A duplicate descriptor, where the stream is tokio's own.
+    Dup(socket2::Socket),
+}
+
+impl TcpHandle {
+    /// The socket, for socket options.
+    pub fn socket(&self) -> socket2::SockRef<'_> {
+        match self {
+            Self::Shared(sock) => sock.socket(),
+            Self::Dup(socket) => socket2::SockRef::from(socket),
+        }
+    }
 }
 
 impl Stream {
@@ -152,8 +171,9 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Stream, TransportError> {
         TransportKind::Unix => Box::new(connect_unix(host).await?),
         TransportKind::Tcp | TransportKind::WebSockets { .. } => {
             let tcp = connect_tcp(host, endpoint.port, endpoint.bind_address).await?;
-            socket = socket2::SockRef::from(&tcp).try_clone().ok();
-            tcp_io(tcp)?
+            let (stream, handle) = tcp_io(tcp)?;
+            socket = handle;
+            stream
         }
     };
     let stream: BoxedStream = match &endpoint.tls {
@@ -172,15 +192,20 @@ async fn connect_inner(endpoint: &Endpoint) -> Result<Stream, TransportError> {
     }
 }
 
-/// The TCP stream under TLS or WebSocket: outside tokio's poller while nobody waits on it
-/// ([`crate::tcp::TcpIo`]), where that exists.
-fn tcp_io(tcp: TcpStream) -> Result<BoxedStream, TransportError> {
+/// The TCP stream under TLS or WebSocket, outside tokio's poller while nobody waits on it
+/// ([`crate::tcp::TcpIo`]) where that exists, and a handle on its socket.
+fn tcp_io(tcp: TcpStream) -> Result<(BoxedStream, Option<TcpHandle>), TransportError> {
     #[cfg(unix)]
-    return Ok(Box::new(crate::tcp::TcpIo::new(
-        TcpSock::new(tcp).map_err(TransportError::Io)?,
-    )));
+    {
+        let sock = TcpSock::new(tcp).map_err(TransportError::Io)?;
+        let handle = TcpHandle::Shared(Arc::clone(&sock));
+        Ok((Box::new(crate::tcp::TcpIo::new(sock)), Some(handle)))
+    }
     #[cfg(not(unix))]
-    Ok(Box::new(tcp))
+    {
+        let handle = socket2::SockRef::from(&tcp).try_clone().ok();
+        Ok((Box::new(tcp), handle.map(TcpHandle::Dup)))
+    }
 }
 
 /// Resolves `host` and connects to the first address that accepts, like Python's
