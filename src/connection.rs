@@ -242,8 +242,8 @@ enum Step {
     Done,
 }
 
-/// How much the reader task offers the socket per read.
-const READ_CHUNK: usize = 64 * 1024;
+/// How much a read takes at most: plain TCP reads through the per-thread scratch buffer.
+const READ_CHUNK: usize = crate::tcp::SCRATCH;
 /// Direct reads per `read_now` at most: the reader task takes a longer backlog.
 const DIRECT_READS: usize = 4;
 
@@ -282,7 +282,7 @@ fn read_step(shared: &Shared, generation: u64, tcp: &TcpRead, mode: Mode) -> Ste
     if st.done {
         return Step::Done;
     }
-    let n = match tcp.sock.read_into(&mut st.buf, READ_CHUNK) {
+    let n = match tcp.sock.read_into(&mut st.buf) {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
             if mode == Mode::Batch {
                 st.flow.end_batch();
@@ -836,7 +836,7 @@ async fn tcp_reader(shared: Arc<Shared>, generation: u64, tcp: Arc<TcpRead>) {
         };
         let mut st = tcp.state.lock().unwrap_or_else(PoisonError::into_inner);
         st.buf.clear();
-        match tcp.sock.read_into(&mut st.buf, READ_CHUNK) {
+        match tcp.sock.read_into(&mut st.buf) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear(),
             Ok(0) | Err(_) => return,
             Ok(_) => {}
@@ -918,7 +918,7 @@ async fn reader(
         } else {
             Mode::Task
         };
-        let (n, end) = if flow.batching {
+        let (n, end) = if mode == Mode::Batch {
             tokio::time::sleep(BATCH_WAIT).await;
             read_ready(&mut rd, &mut buf)
         } else {

@@ -62,13 +62,12 @@ impl TcpSock {
         socket2::SockRef::from(&self.stream)
     }
 
-    /// One non-blocking read of at most `max` bytes (up to [`SCRATCH`]), appended to `buf`.
-    pub fn read_into(&self, buf: &mut BytesMut, max: usize) -> std::io::Result<usize> {
+    /// One non-blocking read of at most [`SCRATCH`] bytes, appended to `buf`.
+    pub fn read_into(&self, buf: &mut BytesMut) -> std::io::Result<usize> {
         let mut scratch = BUF
             .take()
             .unwrap_or_else(|| vec![0u8; SCRATCH].into_boxed_slice());
-        let max = max.min(scratch.len());
-        let result = self.read(&mut scratch[..max]);
+        let result = self.read(&mut scratch);
         if let Ok(n) = result {
             buf.extend_from_slice(&scratch[..n]);
         }
@@ -157,42 +156,39 @@ pub struct Registered {
 impl Registered {
     /// Waits until the socket may be readable; [`Ready::clear`] when a read finds nothing.
     pub async fn readable(&self) -> std::io::Result<Ready<'_>> {
-        #[cfg(unix)]
-        match &self.reg {
-            Some(reg) => reg.readable().await.map(|guard| Ready { guard }),
-            None => Err(std::io::ErrorKind::NotConnected.into()),
-        }
-        #[cfg(not(unix))]
-        Err(std::io::ErrorKind::Unsupported.into())
+        std::future::poll_fn(|cx| self.poll_read_ready(cx)).await
     }
 
     /// Waits until the socket may be writable; [`Ready::clear`] when a write would block.
     pub async fn writable(&self) -> std::io::Result<Ready<'_>> {
-        #[cfg(unix)]
-        match &self.reg {
-            Some(reg) => reg.writable().await.map(|guard| Ready { guard }),
-            None => Err(std::io::ErrorKind::NotConnected.into()),
-        }
-        #[cfg(not(unix))]
-        Err(std::io::ErrorKind::Unsupported.into())
+        std::future::poll_fn(|cx| self.poll_write_ready(cx)).await
     }
-}
 
-#[cfg(unix)]
-impl Registered {
     /// [`Registered::readable`] for a hand-written future.
     pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<Ready<'_>>> {
-        match &self.reg {
+        #[cfg(unix)]
+        return match &self.reg {
             Some(reg) => reg.poll_read_ready(cx).map_ok(|guard| Ready { guard }),
             None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        };
+        #[cfg(not(unix))]
+        {
+            let _ = cx;
+            Poll::Ready(Err(std::io::ErrorKind::Unsupported.into()))
         }
     }
 
     /// [`Registered::writable`] for a hand-written future.
     pub fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<Ready<'_>>> {
-        match &self.reg {
+        #[cfg(unix)]
+        return match &self.reg {
             Some(reg) => reg.poll_write_ready(cx).map_ok(|guard| Ready { guard }),
             None => Poll::Ready(Err(std::io::ErrorKind::NotConnected.into())),
+        };
+        #[cfg(not(unix))]
+        {
+            let _ = cx;
+            Poll::Ready(Err(std::io::ErrorKind::Unsupported.into()))
         }
     }
 }
